@@ -1,0 +1,354 @@
+/** String builtins, including Go-style sprintf. */
+import { BuiltinError } from '../errors.ts';
+import { Num } from '../number.ts';
+import { RObject, RSet, toRegoString, typeName, type Value } from '../value.ts';
+import { arr, arrOrSet, def, fail, int, n, number, str, typeErr, type Registry } from './util.ts';
+
+export function registerStrings(reg: Registry): void {
+  def(reg, 'concat', 2, (a) => {
+    const sep = str(a, 0);
+    const v = a[1] as Value;
+    let items: Value[];
+    if (Array.isArray(v)) items = [...(v as readonly Value[])];
+    else if (v instanceof RSet) items = v.sorted();
+    else throw typeErr(2, 'one of {array, set}', v);
+    return items
+      .map((x) => {
+        if (typeof x !== 'string') throw typeErr(2, 'array of strings', v);
+        return x;
+      })
+      .join(sep);
+  });
+  def(reg, 'contains', 2, (a) => str(a, 0).includes(str(a, 1)));
+  def(reg, 'startswith', 2, (a) => str(a, 0).startsWith(str(a, 1)));
+  def(reg, 'endswith', 2, (a) => str(a, 0).endsWith(str(a, 1)));
+  def(reg, 'lower', 1, (a) => str(a, 0).toLowerCase());
+  def(reg, 'upper', 1, (a) => str(a, 0).toUpperCase());
+  def(reg, 'trim_space', 1, (a) => str(a, 0).replace(/^[\s\u0085\u00a0]+|[\s\u0085\u00a0]+$/gu, ''));
+  def(reg, 'trim', 2, (a) => {
+    const cut = new Set([...str(a, 1)]);
+    const cs = [...str(a, 0)];
+    let s = 0;
+    let e = cs.length;
+    while (s < e && cut.has(cs[s] as string)) s++;
+    while (e > s && cut.has(cs[e - 1] as string)) e--;
+    return cs.slice(s, e).join('');
+  });
+  def(reg, 'trim_left', 2, (a) => {
+    const cut = new Set([...str(a, 1)]);
+    const cs = [...str(a, 0)];
+    let s = 0;
+    while (s < cs.length && cut.has(cs[s] as string)) s++;
+    return cs.slice(s).join('');
+  });
+  def(reg, 'trim_right', 2, (a) => {
+    const cut = new Set([...str(a, 1)]);
+    const cs = [...str(a, 0)];
+    let e = cs.length;
+    while (e > 0 && cut.has(cs[e - 1] as string)) e--;
+    return cs.slice(0, e).join('');
+  });
+  def(reg, 'trim_prefix', 2, (a) => {
+    const s = str(a, 0);
+    const p = str(a, 1);
+    return s.startsWith(p) ? s.slice(p.length) : s;
+  });
+  def(reg, 'trim_suffix', 2, (a) => {
+    const s = str(a, 0);
+    const p = str(a, 1);
+    return p !== '' && s.endsWith(p) ? s.slice(0, s.length - p.length) : s;
+  });
+  def(reg, 'split', 2, (a) => {
+    const s = str(a, 0);
+    const d = str(a, 1);
+    if (d === '') return [...s];
+    return s.split(d);
+  });
+  def(reg, 'replace', 3, (a) => {
+    const s = str(a, 0);
+    const old = str(a, 1);
+    const nw = str(a, 2);
+    if (old === '') {
+      const cs = [...s];
+      return nw + cs.join(nw) + (cs.length > 0 ? nw : '');
+    }
+    return s.split(old).join(nw);
+  });
+  def(reg, 'strings.replace_n', 2, (a) => {
+    const pats = a[0] as Value;
+    if (!(pats instanceof RObject)) throw typeErr(1, 'object', pats);
+    let s = str(a, 1);
+    const pairs: [string, string][] = [];
+    for (const [k, v] of pats.sorted()) {
+      if (typeof k !== 'string') throw new BuiltinError('operand 1 non-string key found in pattern object', 'eval_type_error');
+      if (typeof v !== 'string') throw new BuiltinError('operand 1 non-string value found in pattern object', 'eval_type_error');
+      pairs.push([k, v]);
+    }
+    // Go strings.NewReplacer: at each position, the first matching old string in argument order
+    let out = '';
+    let i = 0;
+    outer: while (i < s.length) {
+      for (const [o, nw] of pairs) {
+        if (o !== '' && s.startsWith(o, i)) {
+          out += nw;
+          i += o.length;
+          continue outer;
+        }
+      }
+      out += s[i] ?? '';
+      i++;
+    }
+    s = out;
+    return s;
+  });
+  def(reg, 'strings.reverse', 1, (a) => [...str(a, 0)].reverse().join(''));
+  def(reg, 'strings.count', 2, (a) => {
+    const s = str(a, 0);
+    const sub = str(a, 1);
+    if (sub === '') return n([...s].length + 1);
+    return n(s.split(sub).length - 1);
+  });
+  def(reg, 'indexof', 2, (a) => {
+    const s = str(a, 0);
+    const sub = str(a, 1);
+    const cs = [...s];
+    const sc = [...sub];
+    if (sc.length === 0) return n(0);
+    for (let i = 0; i + sc.length <= cs.length; i++) {
+      let ok = true;
+      for (let j = 0; j < sc.length; j++)
+        if (cs[i + j] !== sc[j]) {
+          ok = false;
+          break;
+        }
+      if (ok) return n(i);
+    }
+    return n(-1);
+  });
+  def(reg, 'indexof_n', 2, (a) => {
+    const cs = [...str(a, 0)];
+    const sc = [...str(a, 1)];
+    const out: Value[] = [];
+    if (sc.length === 0) return out;
+    for (let i = 0; i + sc.length <= cs.length; i++) {
+      let ok = true;
+      for (let j = 0; j < sc.length; j++)
+        if (cs[i + j] !== sc[j]) {
+          ok = false;
+          break;
+        }
+      if (ok) out.push(n(i));
+    }
+    return out;
+  });
+  def(reg, 'substring', 3, (a) => {
+    const cs = [...str(a, 0)];
+    const start = int(a, 1);
+    const len = int(a, 2);
+    if (start < 0) throw fail('negative offset');
+    if (start >= cs.length) return '';
+    if (len < 0) return cs.slice(start).join('');
+    return cs.slice(start, start + len).join('');
+  });
+  def(reg, 'format_int', 2, (a) => {
+    const x = number(a, 0);
+    const base = number(a, 1).toSafeInt();
+    if (base !== 2 && base !== 8 && base !== 10 && base !== 16) throw fail('operand 2 must be one of {2, 8, 10, 16}');
+    const f = x.floor();
+    // Go truncates toward zero via big.Float Int()
+    const t = x.sign() < 0 ? x.neg().floor().neg() : f;
+    return (t.toBigInt() ?? 0n).toString(base);
+  });
+  def(reg, 'strings.any_prefix_match', 2, (a) => {
+    const ss = strList(a, 0);
+    const ps = strList(a, 1);
+    return ss.some((s) => ps.some((p) => s.startsWith(p)));
+  });
+  def(reg, 'strings.any_suffix_match', 2, (a) => {
+    const ss = strList(a, 0);
+    const ps = strList(a, 1);
+    return ss.some((s) => ps.some((p) => s.endsWith(p)));
+  });
+  def(reg, 'sprintf', 2, (a) => sprintf(str(a, 0), arr(a, 1)));
+  def(reg, 'strings.render_template', 2, (a) => renderTemplate(str(a, 0), a[1] as Value));
+  def(reg, 'strings.join', 2, (a) => arrOrSet(a, 1).join(str(a, 0)));
+}
+
+function strList(a: Value[], i: number): string[] {
+  const v = a[i] as Value;
+  if (typeof v === 'string') return [v];
+  let items: Value[];
+  if (Array.isArray(v)) items = [...(v as readonly Value[])];
+  else if (v instanceof RSet) items = v.sorted();
+  else throw typeErr(i + 1, 'one of {string, set, array}', v);
+  return items.map((x) => {
+    if (typeof x !== 'string') throw new BuiltinError(`operand ${i + 1} must be array of strings but got array containing ${typeName(x)}`, 'eval_type_error');
+    return x;
+  });
+}
+
+/** Go fmt-style formatting of Rego values. */
+export function sprintf(format: string, args: readonly Value[]): string {
+  let out = '';
+  let ai = 0;
+  for (let i = 0; i < format.length; i++) {
+    const c = format[i];
+    if (c !== '%') {
+      out += c;
+      continue;
+    }
+    i++;
+    if (format[i] === '%') {
+      out += '%';
+      continue;
+    }
+    let flags = '';
+    while (i < format.length && '+-# 0'.includes(format[i] ?? '')) flags += format[i++];
+    let width = '';
+    while (i < format.length && /[0-9]/.test(format[i] ?? '')) width += format[i++];
+    let prec: string | undefined;
+    if (format[i] === '.') {
+      i++;
+      prec = '';
+      while (i < format.length && /[0-9]/.test(format[i] ?? '')) prec += format[i++];
+    }
+    const verb = format[i] ?? '';
+    if (verb === '') {
+      out += '%!(NOVERB)';
+      break;
+    }
+    if (ai >= args.length) {
+      out += `%!${verb}(MISSING)`;
+      continue;
+    }
+    const v = args[ai++] as Value;
+    let s = fmtOne(verb, v, flags, prec);
+    const w = width === '' ? 0 : Number(width);
+    if ([...s].length < w) {
+      const pad = w - [...s].length;
+      if (flags.includes('-')) s = s + ' '.repeat(pad);
+      else if (flags.includes('0') && verb !== 's' && verb !== 'v' && verb !== 'q') {
+        const neg = s.startsWith('-') || s.startsWith('+');
+        s = neg ? s[0] + '0'.repeat(pad) + s.slice(1) : '0'.repeat(pad) + s;
+      } else s = ' '.repeat(pad) + s;
+    }
+    out += s;
+  }
+  if (ai < args.length) {
+    out += `%!(EXTRA ${args
+      .slice(ai)
+      .map((v) => `${goType(v)}=${fmtOne('v', v, '', undefined)}`)
+      .join(', ')})`;
+  }
+  return out;
+}
+
+function goType(v: Value): string {
+  if (typeof v === 'string') return 'string';
+  if (v instanceof Num) return v.isInt() ? '*big.Int' : '*big.Float';
+  if (typeof v === 'boolean') return 'bool';
+  return 'ast.Value';
+}
+
+function fmtOne(verb: string, v: Value, flags: string, prec: string | undefined): string {
+  switch (verb) {
+    case 'v':
+    case 's':
+      if (typeof v === 'string') return prec !== undefined ? [...v].slice(0, Number(prec || '0')).join('') : v;
+      if (v instanceof Num) return numV(v);
+      return toRegoString(v);
+    case 'q':
+      if (typeof v === 'string') return JSON.stringify(v);
+      return `%!q(${goType(v)}=${fmtOne('v', v, '', undefined)})`;
+    case 'd':
+      if (v instanceof Num && v.isInt()) {
+        const s = (v.toBigInt() ?? 0n).toString();
+        return flags.includes('+') && v.sign() >= 0 ? `+${s}` : s;
+      }
+      return `%!d(${goType(v)}=${fmtOne('v', v, '', undefined)})`;
+    case 'f':
+    case 'F':
+    case 'e':
+    case 'E':
+    case 'g':
+    case 'G':
+      if (v instanceof Num) {
+        const x = v.toNumber();
+        let s: string;
+        const p = prec === undefined ? undefined : Number(prec || '0');
+        if (verb === 'f' || verb === 'F') s = v.isInt() && p === undefined ? fixed(v, 6) : fixed(v, p ?? 6);
+        else if (verb === 'e' || verb === 'E') {
+          s = x.toExponential(p ?? 6).replace(/e([+-])(\d)$/, 'e$10$2');
+          if (verb === 'E') s = s.toUpperCase();
+        } else {
+          s = p === undefined ? numV(v) : String(Number(x.toPrecision(p)));
+        }
+        return flags.includes('+') && x >= 0 ? `+${s}` : s;
+      }
+      return `%!${verb}(${goType(v)}=${fmtOne('v', v, '', undefined)})`;
+    case 'x':
+    case 'X': {
+      let s: string;
+      if (v instanceof Num && v.isInt()) s = (v.toBigInt() ?? 0n).toString(16);
+      else if (typeof v === 'string') s = [...new TextEncoder().encode(v)].map((b) => b.toString(16).padStart(2, '0')).join('');
+      else return `%!${verb}(${goType(v)}=${fmtOne('v', v, '', undefined)})`;
+      return verb === 'X' ? s.toUpperCase() : s;
+    }
+    case 'o':
+      if (v instanceof Num && v.isInt()) return (v.toBigInt() ?? 0n).toString(8);
+      return `%!o(${goType(v)}=${fmtOne('v', v, '', undefined)})`;
+    case 'b':
+      if (v instanceof Num && v.isInt()) return (v.toBigInt() ?? 0n).toString(2);
+      return `%!b(${goType(v)}=${fmtOne('v', v, '', undefined)})`;
+    case 't':
+      if (typeof v === 'boolean') return String(v);
+      return `%!t(${goType(v)}=${fmtOne('v', v, '', undefined)})`;
+    case 'T':
+      return goType(v);
+    default:
+      return `%!${verb}(${goType(v)}=${fmtOne('v', v, '', undefined)})`;
+  }
+}
+
+/** A number as Go prints a big.Int or big.Float with %v. */
+function numV(v: Num): string {
+  if (v.isInt()) return (v.toBigInt() ?? 0n).toString();
+  const x = v.toNumber();
+  const s = String(x);
+  if (/e/.test(s)) {
+    // Go %v for big.Float uses %g: exponent with at least 2 digits
+    return s.replace(/e([+-])(\d)$/, 'e$10$2');
+  }
+  if (Math.abs(x) >= 1e21) return x.toExponential().replace(/e([+-])(\d)$/, 'e$10$2');
+  return s;
+}
+
+/** Fixed-point formatting with exact decimal rounding (half to even as Go's strconv does for exact halves). */
+function fixed(v: Num, p: number): string {
+  const scaled = v.mul(Num.of(1n, p));
+  let r = scaled.floor();
+  const frac = scaled.sub(r);
+  const half = Num.of(5n, -1);
+  const c = frac.cmp(half);
+  if (c > 0 || (c === 0 && ((r.toBigInt() ?? 0n) & 1n) === 1n)) r = r.add(Num.int(1));
+  const b = r.toBigInt() ?? 0n;
+  const neg = b < 0n;
+  let ds = (neg ? -b : b).toString();
+  if (p > 0) {
+    ds = ds.padStart(p + 1, '0');
+    ds = `${ds.slice(0, ds.length - p)}.${ds.slice(ds.length - p)}`;
+  }
+  return (neg ? '-' : '') + ds;
+}
+
+function renderTemplate(tpl: string, vars: Value): string {
+  if (!(vars instanceof RObject)) throw typeErr(2, 'object', vars);
+  // Go text/template subset: {{.name}} and {{ .name }}, with range over arrays
+  return tpl.replace(/\{\{\s*\.([A-Za-z_][A-Za-z0-9_]*)\s*\}\}/g, (_m, name: string) => {
+    const v = vars.get(name);
+    if (v === undefined) throw fail(`template: ${name}: no value`);
+    if (typeof v === 'string') return v;
+    if (v instanceof Num) return numV(v);
+    return toRegoString(v);
+  });
+}
