@@ -77,7 +77,7 @@ export function HomeScreen() {
               testId="status-data"
               title="Data directory"
               tone="ok"
-              value="Local"
+              value="Local folder"
               detail={<p className="mono path">{status.data.dataDir}</p>}
             />
           </div>
