@@ -15,6 +15,8 @@ export interface RuleNode {
   readonly dynRules: CompiledRule[];
   /** Function rules defined exactly here. */
   readonly funcs: CompiledRule[];
+  /** A package declared by some module (defined even when it has no rules). */
+  isPkg: boolean;
 }
 
 export interface CompiledRule {
@@ -32,7 +34,7 @@ export interface Compiled {
 }
 
 function newNode(path: readonly string[]): RuleNode {
-  return { path, children: new Map(), rules: [], dynRules: [], funcs: [] };
+  return { path, children: new Map(), rules: [], dynRules: [], funcs: [], isPkg: false };
 }
 
 function nodeAt(root: RuleNode, path: readonly string[]): RuleNode {
@@ -67,6 +69,26 @@ export function compileModules(modules: readonly Module[]): Compiled {
   }
   for (const m of modules) {
     for (const r of m.rules) {
+      if (r.kind !== 'func') continue;
+      const sp: string[] = [...m.pkg];
+      for (const t of r.ref) if (t.type === 'scalar' && typeof t.value === 'string') sp.push(t.value);
+      funcArity.set(`data.${sp.join('.')}`, r.args?.length ?? 0);
+    }
+  }
+  // name resolution and reordering
+  for (const m of modules) {
+    const names = pkgRuleNames.get(m.pkg.join('.')) ?? new Set<string>();
+    const aliases = new Map<string, readonly string[]>();
+    for (const imp of m.imports) {
+      if (imp.path[0] === 'future' || imp.path[0] === 'rego') continue;
+      aliases.set(imp.alias, imp.path);
+    }
+    const resolver = new Resolver(m, names, aliases, funcArity);
+    for (const r of m.rules) resolver.rule(r);
+  }
+  for (const m of modules) {
+    nodeAt(root, m.pkg).isPkg = true;
+    for (const r of m.rules) {
       const staticPath: string[] = [...m.pkg];
       let i = 0;
       for (; i < r.ref.length; i++) {
@@ -81,24 +103,12 @@ export function compileModules(modules: readonly Module[]): Compiled {
       if (r.kind === 'func') {
         const n = nodeAt(root, staticPath);
         n.funcs.push(cr);
-        funcArity.set(`data.${staticPath.join('.')}`, r.args?.length ?? 0);
       } else if (dyn.length === 0) {
         nodeAt(root, staticPath).rules.push(cr);
       } else {
         nodeAt(root, staticPath).dynRules.push(cr);
       }
     }
-  }
-  // name resolution and reordering
-  for (const m of modules) {
-    const names = pkgRuleNames.get(m.pkg.join('.')) ?? new Set<string>();
-    const aliases = new Map<string, readonly string[]>();
-    for (const imp of m.imports) {
-      if (imp.path[0] === 'future' || imp.path[0] === 'rego') continue;
-      aliases.set(imp.alias, imp.path);
-    }
-    const resolver = new Resolver(m, names, aliases, funcArity);
-    for (const r of m.rules) resolver.rule(r);
   }
   for (const m of modules) checkConflicts(m, modules);
   return { root, modules, funcArity };
@@ -161,7 +171,7 @@ class Resolver {
   }
 
   private expr(e: Expr, scope: Set<string>): Expr {
-    const withs = e.withs.map((w) => ({ target: w.target, value: this.term(w.value, scope), loc: w.loc }));
+    const withs = e.withs.map((w) => ({ target: this.withTarget(w.target, scope), value: this.term(w.value, scope), loc: w.loc }));
     switch (e.type) {
       case 'some':
         for (const v of e.vars) scope.add(v);
@@ -198,6 +208,16 @@ class Resolver {
         return { ...e, term: this.term(t, scope), withs };
       }
     }
+  }
+
+  private withTarget(t: Term, scope: Set<string>): Term {
+    const head = t.type === 'ref' ? t.head : t;
+    if (head.type === 'var' && (ROOTS.has(head.name) || BUILTINS.has(head.name))) return t;
+    if (t.type === 'ref' && head.type === 'var') {
+      const dotted = [head.name, ...t.path.map((p) => (p.type === 'scalar' ? String(p.value) : '?'))].join('.');
+      if (BUILTINS.has(dotted)) return t;
+    }
+    return this.term(t, scope);
   }
 
   term(t: Term, scope: Set<string>): Term {

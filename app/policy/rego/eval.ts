@@ -533,16 +533,17 @@ export class Evaluator {
     return this.evalTerm(h, env, (hv) => this.walkValue(hv, t.path, 0, env, k));
   }
 
-  walkValue(v: Value, path: readonly Term[], i: number, env: Env, k: KV): boolean {
+  walkValue(v: Value, path: readonly Term[], i: number, env: Env, k: KV, inData = false): boolean {
     if (i >= path.length) return k(v);
     const p = path[i] as Term;
     if (this.isPattern(p, env)) {
-      return this.iterate(v, (key, val) => this.unifyVal(p, key, env, () => this.walkValue(val, path, i + 1, env, k)));
+      return this.iterate(v, (key, val) => this.unifyVal(p, key, env, () => this.walkValue(val, path, i + 1, env, k, inData)));
     }
     return this.evalTerm(p, env, (key) => {
-      const next = index(v, key);
+      let next = index(v, key);
+      if (next === undefined && inData && key instanceof Num && key.isInt() && v instanceof RObject) next = v.get(key.toString());
       if (next === undefined) return false;
-      return this.walkValue(next, path, i + 1, env, k);
+      return this.walkValue(next, path, i + 1, env, k, inData);
     });
   }
 
@@ -583,13 +584,14 @@ export class Evaluator {
       return v === undefined ? false : k(v);
     }
     const p = path[i] as Term;
-    const step = (key: Value): boolean => {
+    const step = (key0: Value): boolean => {
+      const key = key0 instanceof Num && key0.isInt() ? key0.toString() : key0;
       if (typeof key === 'string') {
         const child = node.children.get(key);
         if (child !== undefined) return this.walkData(child, path, i + 1, env, k, loc);
         const base = this.baseAt([...node.path, key]);
         if (base === undefined) return false;
-        return this.walkValue(base, path, i + 1, env, k);
+        return this.walkValue(base, path, i + 1, env, k, true);
       }
       return false;
     };
@@ -674,7 +676,7 @@ export class Evaluator {
         if (child.funcs.length > 0 && child.rules.length === 0) continue;
         const cv = this.evalNode(child, loc);
         if (cv !== undefined) {
-          if (child.rules.length === 0 && child.dynRules.length === 0 && cv instanceof RObject && cv.size === 0 && !hasAnyRules(child)) continue;
+          if (child.rules.length === 0 && child.dynRules.length === 0 && cv instanceof RObject && cv.size === 0 && !hasAnyRules(child) && this.baseAt(child.path) === undefined) continue;
           obj.set(name, cv);
         }
       }
@@ -847,8 +849,27 @@ export class Evaluator {
     const inArgs = t.args.slice(0, arity);
     const outArg = t.args.length > arity ? t.args[arity] : undefined;
     const finish = (v: Value): boolean => (outArg === undefined ? k(v) : this.unifyVal(outArg, v, env, () => k(true)));
-    return this.evalList(inArgs, 0, [], env, (vals) => {
+    // arguments that are still-unbound variables are evaluated last (another argument may bind them)
+    const order = inArgs.map((_, i) => i);
+    if (inArgs.some((a) => a.type === 'var' && !this.bound(a.name, env))) order.sort((x, y) => Number(isFreeVar(inArgs[x] as Term, env)) - Number(isFreeVar(inArgs[y] as Term, env)));
+    const ordered = order.map((i) => inArgs[i] as Term);
+    return this.evalList(ordered, 0, [], env, (vals0) => {
+      const vals: Value[] = new Array<Value>(vals0.length);
+      order.forEach((oi, j) => (vals[oi] = vals0[j] as Value));
       if (mockValue !== undefined) return finish(mockValue);
+      if (mock?.fn !== undefined) {
+        // a mock function runs without any mocks (it may call the original)
+        const saved = this.ctx;
+        this.ctx = { ...saved, mocks: new Map(), cache: new Map(), fcache: new Map() };
+        let results: Value[];
+        try {
+          results = userArity !== undefined ? this.callUser(name, vals, t.loc) : this.callBuiltinValues(name, vals, t.loc);
+        } finally {
+          this.ctx = saved;
+        }
+        for (const v of results) if (finish(v)) return true;
+        return false;
+      }
       if (userArity !== undefined) {
         const results = this.callUser(name, vals, t.loc);
         for (const v of results) if (finish(v)) return true;
@@ -884,6 +905,22 @@ export class Evaluator {
       if (out === undefined) return false;
       return finish(out);
     });
+  }
+
+  private callBuiltinValues(name: string, vals: Value[], loc: Location): Value[] {
+    const bi = BUILTINS.get(name);
+    if (bi === undefined) return [];
+    try {
+      if (bi.multi !== undefined) return bi.multi(vals, this.bctx);
+      const v = bi.fn?.(vals, this.bctx);
+      return v === undefined ? [] : [v];
+    } catch (e) {
+      if (e instanceof BuiltinError) {
+        if (this.strict || e.halt) throw new RegoError(e.code, `${name}: ${e.message}`, loc);
+        return [];
+      }
+      throw e;
+    }
   }
 
   /** Calls a user function; returns its (at most one) result. */
@@ -944,8 +981,12 @@ export class Evaluator {
   }
 }
 
+function isFreeVar(t: Term, env: Env): boolean {
+  return t.type === 'var' && !env.has(t.name) && t.name !== 'input' && t.name !== 'data';
+}
+
 function hasAnyRules(n: RuleNode): boolean {
-  if (n.rules.length > 0 || n.dynRules.length > 0 || n.funcs.length > 0) return true;
+  if (n.isPkg || n.rules.length > 0 || n.dynRules.length > 0 || n.funcs.length > 0) return true;
   for (const c of n.children.values()) if (hasAnyRules(c)) return true;
   return false;
 }

@@ -204,6 +204,11 @@ class Lexer {
         lit += this.readEscape(true);
         continue;
       }
+      if (raw && c === '\\' && this.src[this.pos + 1] === '{') {
+        this.advance(2);
+        lit += '{';
+        continue;
+      }
       if (c === '{') {
         if (lit !== '') parts.push(lit);
         lit = '';

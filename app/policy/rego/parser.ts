@@ -37,6 +37,13 @@ class Parser {
     private readonly file: string,
   ) {}
 
+  /** A keyword used as a name: directly followed by `.`, `[` or `(` (e.g. `false.foo`, `contains(x, y)`). */
+  private kwAsName(t: Token = this.t): boolean {
+    if (t.kind !== 'ident' || !KEYWORDS.has(t.text)) return false;
+    const nx = this.toks[t === this.t ? this.i + 1 : this.toks.indexOf(t) + 1];
+    return  KEYWORDS.has(t.text) && nx !== undefined && nx.kind === 'punct' && !nx.ws && (nx.text === '.' || nx.text === '(' || nx.text === '[');
+  }
+
   private get t(): Token {
     return this.toks[this.i] ?? (this.toks[this.toks.length - 1] as Token);
   }
@@ -54,7 +61,7 @@ class Parser {
   }
 
   private isKw(text: string, t: Token = this.t): boolean {
-    return t.kind === 'ident' && t.text === text;
+    return t.kind === 'ident' && t.text === text && !this.kwAsName(t);
   }
 
   private expectP(text: string): Token {
@@ -241,7 +248,7 @@ class Parser {
 
   private ruleRef(): Term[] {
     const first = this.t;
-    if (first.kind !== 'ident' || KEYWORDS.has(first.text)) throw this.err(`unexpected ${this.desc()} token`);
+    if (first.kind !== 'ident' || (KEYWORDS.has(first.text) && !this.kwAsName(first))) throw this.err(`unexpected ${this.desc()} token`);
     this.i++;
     const out: Term[] = [{ type: 'scalar', value: first.text, loc: this.loc(first) }];
     for (;;) {
@@ -266,11 +273,28 @@ class Parser {
 
   private ruleBody(): Body {
     if (this.isP('{')) {
-      // `if {` always a body (an object/set value would follow := instead)
-      this.i++;
-      const b = this.bodyUntil('}');
-      this.expectP('}');
-      return b;
+      // `if {` is a body, unless it only parses as a single object/set expression
+      const save = this.i;
+      const depthN = this.nlStack.length;
+      const depthO = this.noOr.length;
+      try {
+        this.i++;
+        const b = this.bodyUntil('}');
+        this.expectP('}');
+        return b;
+      } catch (e) {
+        this.i = save;
+        this.nlStack.length = depthN;
+        this.noOr.length = depthO;
+        try {
+          this.nlStack.push(true);
+          const lit = this.literal();
+          this.nlStack.pop();
+          return [lit];
+        } catch {
+          throw e;
+        }
+      }
     }
     this.nlStack.push(true);
     const e = this.literal();
@@ -524,6 +548,11 @@ class Parser {
         break;
       }
       case 'ident': {
+        if (this.kwAsName(t) && t.text !== '_') {
+          this.i++;
+          base = { type: 'var', name: t.text, loc };
+          break;
+        }
         if (t.text === 'true' || t.text === 'false') {
           this.i++;
           base = { type: 'scalar', value: t.text === 'true', loc };
