@@ -1,12 +1,10 @@
 /**
  * Whether the OS keychain can be used here, and if not, why and what to do instead. Shown on the home screen and by
- * `model-vault status`. The probe goes through the keychain adapter and never reads or prints a secret: it lists the
- * account names under our service, with a time limit (a missing Secret Service can make libsecret wait).
+ * `model-vault status`. The probe goes through the keychain adapter (app/node/keys/keychain-keystore.ts, the one
+ * file that loads keytar) and never reads or prints a secret.
  */
-import { AppError } from '../errors.ts';
 import type { KeychainStatus } from '../ipc/contract.ts';
-
-const PROBE_TIMEOUT_MS = 4000;
+import { keychainStatus } from './keys/keychain-keystore.ts';
 
 function backendName(): string {
   switch (process.platform) {
@@ -23,23 +21,12 @@ const FALLBACK = 'Use the encrypted file keystore instead (a passphrase-protecte
 
 export async function probeKeychain(): Promise<KeychainStatus> {
   const backend = backendName();
+  // Without a session bus libsecret may try to auto-launch one and wait: say why at once instead.
   if (process.platform === 'linux' && (process.env.DBUS_SESSION_BUS_ADDRESS ?? '') === '') {
     return { available: false, backend, reason: `No D-Bus session bus (DBUS_SESSION_BUS_ADDRESS is not set), so no Secret Service can be reached. ${FALLBACK}` };
   }
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  try {
-    const keytar = (await import('keytar')).default;
-    await Promise.race([
-      keytar.findCredentials('model-vault').then((found) => found.length),
-      new Promise((_, reject) => {
-        timer = setTimeout(() => reject(new AppError('KEYCHAIN_UNAVAILABLE', 'timeout')), PROBE_TIMEOUT_MS);
-      }),
-    ]);
-    return { available: true, backend };
-  } catch (e) {
-    const why = e instanceof AppError && e.message === 'timeout' ? `the keychain did not answer within ${PROBE_TIMEOUT_MS / 1000} s (is it locked or not running?)` : 'the keychain refused the request or is not running';
-    return { available: false, backend, reason: `${why[0]?.toUpperCase() ?? ''}${why.slice(1)}. ${FALLBACK}` };
-  } finally {
-    if (timer !== undefined) clearTimeout(timer);
-  }
+  const status = await keychainStatus();
+  if (status.available) return { available: true, backend };
+  const why = status.reason.replace(/\.?\s*$/, '.');
+  return { available: false, backend, reason: why.includes('file keystore') ? why : `${why} ${FALLBACK}` };
 }
