@@ -96,6 +96,7 @@ export class Evaluator {
       note: (msg) => this.emit('Note', undefined, msg),
       strict: this.strict,
       call: (name, args) => this.callByName(name, args),
+      memo: new Map(),
     };
   }
 

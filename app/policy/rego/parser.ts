@@ -309,6 +309,24 @@ class Parser {
     return b;
   }
 
+  /** A template-string expression: a term, optionally with `with` modifiers (desugared to a comprehension). */
+  templateExpr(): Term {
+    this.nlStack.push(false);
+    const start = this.t;
+    const t = this.exprTerm();
+    if (!this.isKw('with')) {
+      this.nlStack.pop();
+      if (this.t.kind !== 'eof') throw this.err(`unexpected ${this.desc()} token`);
+      return t;
+    }
+    const loc = this.loc(start);
+    const tmp: Term = { type: 'var', name: `$_t${++wildcardCounter}`, loc };
+    const expr = this.withs({ type: 'term', term: { type: 'call', op: 'eq', opRef: undefined, args: [tmp, t], loc }, negated: false, withs: [], loc });
+    this.nlStack.pop();
+    if (this.t.kind !== 'eof') throw this.err(`unexpected ${this.desc()} token`);
+    return { type: 'call', op: 'internal.template_first', opRef: undefined, args: [{ type: 'arraycompr', term: tmp, body: [expr], loc }], loc };
+  }
+
   termOnly(): Term {
     this.nlStack.push(false);
     this.noOr.push(false);
@@ -541,7 +559,7 @@ class Parser {
           else {
             const sub = new Parser(p, this.file);
             sub.mod = this.mod;
-            parts.push(sub.termOnly());
+            parts.push(sub.templateExpr());
           }
         }
         base = { type: 'template', parts, loc };

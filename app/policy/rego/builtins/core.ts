@@ -86,6 +86,11 @@ export function registerCore(reg: Registry): void {
     }
     return out;
   });
+  def(reg, 'internal.template_first', 1, (a) => {
+    const xs = arr(a, 0);
+    if (xs.length > 1) throw new BuiltinError('template-strings must not produce multiple outputs', 'eval_builtin_error', true);
+    return xs[0];
+  });
   def(reg, 'internal.member_2', 2, (a) => {
     const x = a[0] as Value;
     const c = a[1] as Value;
@@ -182,7 +187,7 @@ export function registerCore(reg: Registry): void {
   const big = (a: Value[], i: number): bigint => {
     const x = number(a, i);
     const b = x.toBigInt();
-    if (b === undefined || !x.isInt()) throw typeErr(i + 1, 'integer', a[i] as Value);
+    if (b === undefined || !x.isInt()) throw new BuiltinError(`operand ${i + 1} must be integer number but got floating-point number`, 'eval_type_error');
     return b;
   };
   def(reg, 'bits.or', 2, (a) => Num.int(big(a, 0) | big(a, 1)));
@@ -191,12 +196,12 @@ export function registerCore(reg: Registry): void {
   def(reg, 'bits.negate', 1, (a) => Num.int(~big(a, 0)));
   def(reg, 'bits.lsh', 2, (a) => {
     const s = big(a, 1);
-    if (s < 0n) throw fail('shift must be a non-negative integer');
+    if (s < 0n) throw new BuiltinError('operand 2 must be unsigned integer number but got negative integer number', 'eval_type_error');
     return Num.int(big(a, 0) << s);
   });
   def(reg, 'bits.rsh', 2, (a) => {
     const s = big(a, 1);
-    if (s < 0n) throw fail('shift must be a non-negative integer');
+    if (s < 0n) throw new BuiltinError('operand 2 must be unsigned integer number but got negative integer number', 'eval_type_error');
     return Num.int(big(a, 0) >> s);
   });
 
@@ -240,7 +245,7 @@ export function registerCore(reg: Registry): void {
     if (Array.isArray(ks)) keys = [...(ks as readonly Value[])];
     else if (ks instanceof RSet) keys = [...ks.values()];
     else if (ks instanceof RObject) keys = ks.keys();
-    else throw typeErr(2, 'one of {array, object, set}', ks);
+    else throw typeErr(2, 'one of {object, set, array}', ks);
     const out = o.copy();
     for (const k of keys) out.delete(k);
     return out;
@@ -252,7 +257,7 @@ export function registerCore(reg: Registry): void {
     if (Array.isArray(ks)) keys = [...(ks as readonly Value[])];
     else if (ks instanceof RSet) keys = [...ks.values()];
     else if (ks instanceof RObject) keys = ks.keys();
-    else throw typeErr(2, 'one of {array, object, set}', ks);
+    else throw typeErr(2, 'one of {object, set, array}', ks);
     const out = new RObject();
     for (const k of keys) {
       const v = o.get(k);
@@ -353,7 +358,7 @@ function jsonPaths(a: Value[], i: number, _name: string): Value[][] {
   let items: Value[];
   if (Array.isArray(v)) items = [...(v as readonly Value[])];
   else if (v instanceof RSet) items = [...v.values()];
-  else throw new BuiltinError(`operand ${i + 1} must be one of {set, array} containing string paths or array of path segments but got ${typeName(v)}`, 'eval_type_error');
+  else throw new BuiltinError(`operand ${i + 1} must be one of {set, array} but got ${typeName(v)}`, 'eval_type_error');
   return items.map((p) => {
     if (typeof p === 'string') {
       const s = p.replace(/^\//, '');
@@ -361,7 +366,7 @@ function jsonPaths(a: Value[], i: number, _name: string): Value[][] {
       return s.split('/').map((seg) => seg.replace(/~1/g, '/').replace(/~0/g, '~'));
     }
     if (Array.isArray(p)) return [...(p as readonly Value[])];
-    throw new BuiltinError(`operand ${i + 1} must be one of {set, array} containing string paths or array of path segments but got ${typeName(v)}`, 'eval_type_error');
+    throw new BuiltinError(`operand ${i + 1} must be one of {set, array} containing string paths or array of path segments but got ${typeName(p)}`, 'eval_type_error');
   });
 }
 

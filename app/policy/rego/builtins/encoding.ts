@@ -338,9 +338,8 @@ export function registerEncoding(reg: Registry): void {
 function pathOf(v: Value | undefined): Value[] | undefined {
   if (typeof v === 'string') {
     if (v === '') return [];
-    if (!v.startsWith('/')) return undefined;
     return v
-      .slice(1)
+      .replace(/^\//, '')
       .split('/')
       .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
   }

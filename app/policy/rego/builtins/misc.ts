@@ -15,7 +15,7 @@ const BIN: Record<string, number> = { ki: 10, mi: 20, gi: 30, ti: 40, pi: 50, ei
 function splitAmount(s: string, name: string, what: string): [Num, string] {
   const x = s.replace(/"/g, '');
   if (/\s/.test(x)) throw fail(`${name}: spaces not allowed in resource strings`);
-  const m = /^[0-9.]*/.exec(x);
+  const m = /^[0-9.]*(?:[eE][+-]?\d+)?/.exec(x);
   const numS = m?.[0] ?? '';
   if (numS === '') throw fail(`${name}: no ${what} provided`);
   const num = Num.parse(numS);
@@ -27,7 +27,7 @@ export function registerMisc(reg: Registry): void {
   def(reg, 'units.parse', 1, (a) => {
     const x = str(a, 0).replace(/"/g, '');
     if (/\s/.test(x)) throw fail('spaces not allowed in resource strings');
-    const m = /^[0-9.]*/.exec(x);
+    const m = /^[0-9.]*(?:[eE][+-]?\d+)?/.exec(x);
     const numS = m?.[0] ?? '';
     if (numS === '') throw fail('no amount provided');
     const num = Num.parse(numS);
@@ -45,7 +45,7 @@ export function registerMisc(reg: Registry): void {
   def(reg, 'units.parse_bytes', 1, (a) => {
     const x = str(a, 0).replace(/"/g, '');
     if (/\s/.test(x)) throw fail('spaces not allowed in resource strings');
-    const m = /^[0-9.]*/.exec(x);
+    const m = /^[0-9.]*(?:[eE][+-]?\d+)?/.exec(x);
     const numS = m?.[0] ?? '';
     if (numS === '') throw fail('no byte amount provided');
     const num = Num.parse(numS);
@@ -151,14 +151,18 @@ export function registerMisc(reg: Registry): void {
     for (const r of rootsOf(a[1] as Value)) go(r, []);
     return out;
   });
-  def(reg, 'rand.intn', 2, (a) => {
-    str(a, 0);
+  def(reg, 'rand.intn', 2, (a, ctx) => {
+    const key = `rand.intn:${str(a, 0)}:${int(a, 1)}`;
+    const hit = ctx.memo.get(key);
+    if (hit !== undefined) return hit;
     const m = int(a, 1);
     if (m === 0) return n(0);
     const b = randomBytes(6);
     let x = 0;
     for (const y of b) x = x * 256 + y;
-    return n(x % Math.abs(m));
+    const r = n(x % Math.abs(m));
+    ctx.memo.set(key, r);
+    return r;
   });
   def(reg, 'array.flatten', 1, (a) => {
     const out: Value[] = [];

@@ -182,7 +182,11 @@ export function registerNet(reg: Registry): void {
       const ip = parseIP(it);
       if (ip === undefined) throw fail(`IPv${it.includes(':') ? '6' : '4'} invalid: needs prefix length`);
       if (ip.v6) throw fail('IPv6 invalid: needs prefix length');
-      nets.push({ v6: false, addr: ip.addr, bits: 32 });
+      // Go's classful default mask for a bare IPv4 address
+      const first = Number(ip.addr >> 24n);
+      const bits = first < 128 ? 8 : first < 192 ? 16 : first < 224 ? 24 : -1;
+      if (bits < 0) throw fail('IPv4 invalid: needs prefix length');
+      nets.push({ v6: false, addr: ip.addr & mask(bits, 32), bits });
     }
     const out = new RSet();
     for (const fam of [false, true]) {

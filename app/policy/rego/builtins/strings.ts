@@ -153,7 +153,7 @@ export function registerStrings(reg: Registry): void {
   def(reg, 'format_int', 2, (a) => {
     const x = number(a, 0);
     const base = number(a, 1).toSafeInt();
-    if (base !== 2 && base !== 8 && base !== 10 && base !== 16) throw fail('operand 2 must be one of {2, 8, 10, 16}');
+    if (base !== 2 && base !== 8 && base !== 10 && base !== 16) throw new BuiltinError('operand 2 must be one of {2, 8, 10, 16}', 'eval_type_error');
     const f = x.floor();
     // Go truncates toward zero via big.Float Int()
     const t = x.sign() < 0 ? x.neg().floor().neg() : f;
@@ -312,8 +312,9 @@ function fmtOne(verb: string, v: Value, flags: string, prec: string | undefined)
 
 /** A number as Go prints a big.Int or big.Float with %v. */
 function numV(v: Num): string {
-  if (v.isInt()) return (v.toBigInt() ?? 0n).toString();
   const x = v.toNumber();
+  if (!Number.isFinite(x)) return v.toString().includes('e') ? v.toString().replace('e+', 'e') : sciText(v);
+  if (v.isInt()) return (v.toBigInt() ?? 0n).toString();
   const s = String(x);
   if (/e/.test(s)) {
     // Go %v for big.Float uses %g: exponent with at least 2 digits
@@ -346,9 +347,16 @@ function renderTemplate(tpl: string, vars: Value): string {
   // Go text/template subset: {{.name}} and {{ .name }}, with range over arrays
   return tpl.replace(/\{\{\s*\.([A-Za-z_][A-Za-z0-9_]*)\s*\}\}/g, (_m, name: string) => {
     const v = vars.get(name);
-    if (v === undefined) throw fail(`template: ${name}: no value`);
+    if (v === undefined) return '<undefined>';
     if (typeof v === 'string') return v;
     if (v instanceof Num) return numV(v);
     return toRegoString(v);
   });
+}
+
+function sciText(v: Num): string {
+  const neg = v.m < 0n;
+  const ds = (neg ? -v.m : v.m).toString();
+  const exp = v.e + ds.length - 1;
+  return `${neg ? '-' : ''}${ds.length > 1 ? `${ds[0] ?? ''}.${ds.slice(1)}` : ds}e${exp}`;
 }

@@ -9,6 +9,8 @@ export interface BuiltinCtx {
   note(msg: string): void;
   readonly strict: boolean;
   call(name: string, args: Value[]): Value | undefined;
+  /** Per-evaluation memo (rand.intn consistency). */
+  readonly memo: Map<string, Value>;
 }
 
 export interface Builtin {
