@@ -101,7 +101,11 @@ export interface OpenOptions extends PolicyOptions {
   /** Open without a master key: metadata and plaintext tensors only; encrypted reads fail with KEY_NOT_FOUND. */
   readonly withoutMasterKey?: boolean;
   readonly aead?: AeadBackend;
+  /** Optional parallel decryptor for whole chunked tensors (app/node's worker pool); must authenticate every chunk. */
+  readonly bulkDecrypt?: BulkDecrypt;
 }
+
+export type BulkDecrypt = (params: TensorCipherParams, dek: Uint8Array, entry: EncryptionEntry, ciphertext: Uint8Array) => Promise<Uint8Array>;
 
 export interface SignerInfo {
   readonly kid?: string;
@@ -232,6 +236,7 @@ export async function openModelSource(source: ByteSource, options: OpenOptions =
     const entry = crypto?.entries.get(t.name);
     if (entry === undefined || params === null) return readPlain(t);
     const ct = await source.read(header.dataStart + t.begin, t.end - t.begin);
+    if (options.bulkDecrypt !== undefined && params.chunked && ct.length > params.chunkSize) return options.bulkDecrypt(params, dekFor(t.name), entry, ct);
     return decryptTensor(aead, params, dekFor(t.name), entry, ct);
   }
 

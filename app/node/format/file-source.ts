@@ -1,0 +1,43 @@
+/** A `ByteSource` over a file: positional reads through one FileHandle. */
+import { open, type FileHandle } from 'node:fs/promises';
+import { AppError } from '../../errors.ts';
+import type { ByteSource } from '../../format/reader.ts';
+
+export async function openFileSource(path: string): Promise<ByteSource & { readonly handle: FileHandle }> {
+  let handle: FileHandle;
+  try {
+    handle = await open(path, 'r');
+  } catch (e) {
+    throw ioError('open', e);
+  }
+  const st = await handle.stat();
+  if (!st.isFile()) {
+    await handle.close();
+    throw new AppError('IO_ERROR', 'Not a regular file.');
+  }
+  const size = st.size;
+  return {
+    size,
+    handle,
+    async read(offset: number, length: number): Promise<Uint8Array> {
+      if (offset < 0 || length < 0 || offset + length > size) throw new AppError('IO_ERROR', 'Read beyond the end of the file.');
+      const buf = new Uint8Array(length);
+      let done = 0;
+      while (done < length) {
+        const { bytesRead } = await handle.read(buf, done, length - done, offset + done);
+        if (bytesRead === 0) throw new AppError('IO_ERROR', 'The file shrank while it was being read.');
+        done += bytesRead;
+      }
+      return buf;
+    },
+    async close(): Promise<void> {
+      await handle.close();
+    },
+  };
+}
+
+export function ioError(op: string, e: unknown): AppError {
+  const code = typeof e === 'object' && e !== null && 'code' in e ? String((e).code) : 'unknown';
+  if (code === 'ENOENT') return new AppError('NOT_FOUND', `Cannot ${op}: no such file or folder.`);
+  return new AppError('IO_ERROR', `Cannot ${op} (${code}). Check the path and permissions.`);
+}
