@@ -6,6 +6,7 @@ import { registerRegex } from './regex.ts';
 import { registerNet } from './net.ts';
 import { registerMisc } from './misc.ts';
 import { registerTime } from './time.ts';
+import { registerJwt } from './jwt.ts';
 import { RObject } from '../value.ts';
 import type { Builtin, Registry } from './util.ts';
 import { fail } from './util.ts';
@@ -22,6 +23,7 @@ function build(): Registry {
   registerNet(reg);
   registerMisc(reg);
   registerTime(reg);
+  registerJwt(reg);
   reg.set('opa.runtime', { arity: 0, fn: () => new RObject() });
   reg.set('trace', {
     arity: 1,
