@@ -140,10 +140,10 @@ export class FileKeyStore implements KeyStore {
 
   async list(): Promise<StoredKeyInfo[]> {
     const env = await FileKeyStore.#readEnvelope(this.path);
-    const keys = env.public.keys;
+    const keys: unknown = env.public.keys;
     if (!Array.isArray(keys)) throw new AppError('VALIDATION', 'The keystore file is malformed (key list).');
     if (this.#kek !== undefined) openWithKek(this.#kek, env, WHAT).fill(0); // unlocked: authenticate the list too
-    return keys;
+    return keys as StoredKeyInfo[];
   }
 
   async get(kid: string): Promise<StoredKey | undefined> {
