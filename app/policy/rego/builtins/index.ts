@@ -7,6 +7,7 @@ import { registerNet } from './net.ts';
 import { registerMisc } from './misc.ts';
 import { registerTime } from './time.ts';
 import { registerJwt } from './jwt.ts';
+import { registerGraphql } from './graphql.ts';
 import { RObject } from '../value.ts';
 import type { Builtin, Registry } from './util.ts';
 import { fail } from './util.ts';
@@ -24,6 +25,7 @@ function build(): Registry {
   registerMisc(reg);
   registerTime(reg);
   registerJwt(reg);
+  registerGraphql(reg);
   reg.set('opa.runtime', { arity: 0, fn: () => new RObject() });
   reg.set('trace', {
     arity: 1,
