@@ -96,9 +96,7 @@ export function compileModules(modules: readonly Module[]): Compiled {
         if (t.type === 'scalar' && typeof t.value === 'string') staticPath.push(t.value);
         else break;
       }
-      let dyn = r.ref.slice(i);
-      // a trailing static key of a partial set rule still belongs to the node
-      if (r.kind === 'complete' && dyn.length === 0 && r.value === undefined && r.ref.length > 1 && false) dyn = [];
+      const dyn = r.ref.slice(i);
       const cr: CompiledRule = { rule: r, path: staticPath, dyn };
       if (r.kind === 'func') {
         const n = nodeAt(root, staticPath);
@@ -123,7 +121,7 @@ function checkConflicts(m: Module, modules: readonly Module[]): void {
       if (r.ref.length !== 1) continue;
       const n = r.ref[0];
       if (n?.type !== 'scalar') continue;
-      const name = String(n.value);
+      const name = typeof n.value === 'string' ? n.value : '';
       const k = r.kind === 'func' ? 'func' : r.kind === 'multi' ? 'multi' : 'complete';
       const prev = kinds.get(name);
       if (prev !== undefined && prev !== k) throw new RegoError('rego_type_error', `conflicting rules data.${m.pkg.join('.')}.${name} found`, r.loc);
@@ -214,7 +212,7 @@ class Resolver {
     const head = t.type === 'ref' ? t.head : t;
     if (head.type === 'var' && (ROOTS.has(head.name) || BUILTINS.has(head.name))) return t;
     if (t.type === 'ref' && head.type === 'var') {
-      const dotted = [head.name, ...t.path.map((p) => (p.type === 'scalar' ? String(p.value) : '?'))].join('.');
+      const dotted = [head.name, ...t.path.map((p) => (p.type === 'scalar' && typeof p.value === 'string' ? p.value : '?'))].join('.');
       if (BUILTINS.has(dotted)) return t;
     }
     return this.term(t, scope);

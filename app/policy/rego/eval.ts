@@ -723,7 +723,7 @@ export class Evaluator {
   private evalRuleValue(r: CompiledRule, env: Env): Value | undefined {
     const rule = r.rule;
     let value: Value | undefined;
-    const clauses = [{ body: rule.body, value: rule.value }, ...rule.elses.map((e) => ({ body: e.body, value: e.value as Term | undefined }))];
+    const clauses = [{ body: rule.body, value: rule.value }, ...rule.elses.map((e) => ({ body: e.body, value: e.value }))] as { body: Body; value: Term | undefined }[];
     for (const c of clauses) {
       let found = false;
       this.evalBody(c.body, 0, env, () => {
@@ -766,7 +766,6 @@ export class Evaluator {
     this.ruleEnter(r);
     const rule = r.rule;
     const env: Env = new Map();
-    const done = new Map<string, Value>();
     const insert = (keys: Value[], v: Value, isSet: boolean): void => {
       let cur = obj;
       for (let i = 0; i < keys.length - 1; i++) {
@@ -791,10 +790,7 @@ export class Evaluator {
         return;
       }
       const prev = cur.get(last);
-      if (prev !== undefined && !equal(prev, v)) {
-        const fullKey = keyOf(keys);
-        if (done.has(fullKey) || true) throw new RegoError('eval_conflict_error', 'object keys must be unique', rule.loc);
-      }
+      if (prev !== undefined && !equal(prev, v)) throw new RegoError('eval_conflict_error', 'object keys must be unique', rule.loc);
       cur.set(last, v);
       this.countOutput(1);
     };

@@ -447,13 +447,13 @@ function removePath(v: Value, path: Value[]): Value {
     return out;
   }
   if (Array.isArray(v)) {
+    const arrv: readonly Value[] = v as readonly Value[];
     const i = idxOf(head);
-    if (!(i instanceof Num)) return v;
+    if (!(i instanceof Num)) return arrv;
     const ii = i.toSafeInt();
-    const arrv = v as readonly Value[];
-    if (ii === undefined || ii < 0 || ii >= arrv.length) return v;
+    if (ii === undefined || ii < 0 || ii >= arrv.length) return arrv;
     if (rest.length === 0) return arrv.filter((_, j) => j !== ii);
-    return arrv.map((x, j) => (j === ii ? removePath(x, rest) : x));
+    return arrv.map((x, j): Value => (j === ii ? removePath(x, rest) : x));
   }
   if (v instanceof RSet) {
     if (!v.has(head)) return v;

@@ -697,10 +697,10 @@ function loadSchema(doc: Obj, pos: WeakMap<object, [number, number]>): Schema {
       types.set(name, { ...e });
       continue;
     }
-    if (base.Kind !== e.Kind) throw err(`Cannot extend type ${name} because the base type is a ${String(base.Kind)}, not ${String(e.Kind)}.`, e, pos);
+    if (base.Kind !== e.Kind) throw err(`Cannot extend type ${name} because the base type is a ${s(base, 'Kind')}, not ${s(e, 'Kind')}.`, e, pos);
     for (const k of ['Interfaces', 'Directives', 'Fields', 'Types', 'EnumValues']) {
       const extra = e[k];
-      if (Array.isArray(extra)) base[k] = [...(Array.isArray(base[k]) ? (base[k] as JsonValue[]) : []), ...extra];
+      if (Array.isArray(extra)) base[k] = [...(Array.isArray(base[k]) ? base[k] : []), ...extra];
     }
   }
   const directives = new Map<string, Obj>();

@@ -112,7 +112,7 @@ export function registerRegex(reg: Registry): void {
     const re = re2(str(a, 1), true);
     const repl = str(a, 2);
     return s.replace(re, (...args: unknown[]) => {
-      const groups = args.filter((x) => typeof x === 'string' || x === undefined) as (string | undefined)[];
+      const groups = args.filter((x): x is string | undefined => typeof x === 'string' || x === undefined);
       const named = args[args.length - 1];
       const m = Object.assign([...groups.slice(0, groups.length - 1)], { index: 0, input: s, groups: typeof named === 'object' ? (named as Record<string, string>) : undefined }) as unknown as RegExpExecArray;
       return expand(repl, m);

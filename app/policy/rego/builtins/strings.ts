@@ -171,7 +171,7 @@ export function registerStrings(reg: Registry): void {
   });
   def(reg, 'sprintf', 2, (a) => sprintf(str(a, 0), arr(a, 1)));
   def(reg, 'strings.render_template', 2, (a) => renderTemplate(str(a, 0), a[1] as Value));
-  def(reg, 'strings.join', 2, (a) => arrOrSet(a, 1).join(str(a, 0)));
+  def(reg, 'strings.join', 2, (a) => arrOrSet(a, 1).map((x) => (typeof x === 'string' ? x : toRegoString(x))).join(str(a, 0)));
 }
 
 function strList(a: Value[], i: number): string[] {
