@@ -63,6 +63,8 @@ const EMPTY_ENV_NAMES = new Set(['data', 'input']);
 
 class StopSignal {}
 
+const MULTI: unique symbol = Symbol('multi');
+
 export class Evaluator {
   private ctx: Ctx;
   private readonly data: Value;
@@ -104,6 +106,16 @@ export class Evaluator {
   query(body: Body, vars: readonly string[]): Record<string, Value>[] {
     const env: Env = new Map();
     const out: Record<string, Value>[] = [];
+    try {
+      this.run(body, env, vars, out);
+    } catch (e) {
+      if (e instanceof RangeError) throw new RegoError('eval_limit_error', 'evaluation exceeded the maximum nesting depth');
+      throw e;
+    }
+    return out;
+  }
+
+  private run(body: Body, env: Env, vars: readonly string[], out: Record<string, Value>[]): void {
     this.evalBody(body, 0, env, () => {
       const row: Record<string, Value> = {};
       for (const v of vars) {
@@ -114,7 +126,6 @@ export class Evaluator {
       this.countOutput(1);
       return false;
     });
-    return out;
   }
 
   // ---------------------------------------------------------------- limits and trace
@@ -428,11 +439,19 @@ export class Evaluator {
       }
       case 'ref':
         return this.evalRef(t, env, k);
-      case 'array':
+      case 'array': {
+        const d = this.direct(t, env);
+        if (d !== MULTI) return d === undefined ? false : k(d);
         return this.evalList(t.items, 0, [], env, (vals) => k(vals));
-      case 'set':
+      }
+      case 'set': {
+        const d = this.direct(t, env);
+        if (d !== MULTI) return d === undefined ? false : k(d);
         return this.evalList(t.items, 0, [], env, (vals) => k(RSet.from(vals)));
+      }
       case 'object': {
+        const d = this.direct(t, env);
+        if (d !== MULTI) return d === undefined ? false : k(d);
         const flat: Term[] = [];
         for (const [a, b] of t.items) flat.push(a, b);
         return this.evalList(flat, 0, [], env, (vals) => {
@@ -488,6 +507,53 @@ export class Evaluator {
         return this.evalCall(t, env, k);
       case 'template':
         return this.evalTemplate(t.parts, 0, '', env, k, t.loc);
+    }
+  }
+
+  /** Values of terms that cannot iterate (scalars, bound variables and collections of them), without continuations. */
+  private direct(t: Term, env: Env): Value | undefined | typeof MULTI {
+    switch (t.type) {
+      case 'scalar':
+        return t.value;
+      case 'var': {
+        const v = env.get(t.name);
+        if (v !== undefined) return v;
+        if (t.name === 'input') return this.ctx.input;
+        return MULTI;
+      }
+      case 'array': {
+        const out: Value[] = [];
+        for (const x of t.items) {
+          const v = this.direct(x, env);
+          if (v === MULTI || v === undefined) return v;
+          out.push(v);
+        }
+        return out;
+      }
+      case 'set': {
+        const out = new RSet();
+        for (const x of t.items) {
+          const v = this.direct(x, env);
+          if (v === MULTI || v === undefined) return v;
+          out.add(v);
+        }
+        return out;
+      }
+      case 'object': {
+        const out = new RObject();
+        for (const [a, b] of t.items) {
+          const kv = this.direct(a, env);
+          if (kv === MULTI || kv === undefined) return kv;
+          const vv = this.direct(b, env);
+          if (vv === MULTI || vv === undefined) return vv;
+          const prev = out.get(kv);
+          if (prev !== undefined && !equal(prev, vv)) throw new RegoError('eval_conflict_error', 'object keys must be unique', t.loc);
+          out.set(kv, vv);
+        }
+        return out;
+      }
+      default:
+        return MULTI;
     }
   }
 

@@ -352,7 +352,7 @@ function getAt(doc: Value, path: Value[]): Value | undefined {
   for (const seg of path) {
     if (cur instanceof RObject) cur = cur.get(seg);
     else if (Array.isArray(cur)) {
-      const i = typeof seg === 'string' && /^\d+$/.test(seg) ? Number(seg) : seg instanceof Num ? (seg.toSafeInt() ?? -1) : -1;
+      const i = typeof seg === 'string' && /^(0|[1-9]\d*)$/.test(seg) ? Number(seg) : seg instanceof Num ? (seg.toSafeInt() ?? -1) : -1;
       cur = (cur as readonly Value[])[i];
     } else if (cur instanceof RSet) cur = cur.has(seg) ? seg : undefined;
     else return undefined;
@@ -376,7 +376,7 @@ function modify(doc: Value, path: Value[], f: (parent: Value, last: Value) => Va
   }
   if (Array.isArray(doc)) {
     const arrv = doc as readonly Value[];
-    const i = typeof head === 'string' && /^\d+$/.test(head) ? Number(head) : head instanceof Num ? (head.toSafeInt() ?? -1) : -1;
+    const i = typeof head === 'string' && /^(0|[1-9]\d*)$/.test(head) ? Number(head) : head instanceof Num ? (head.toSafeInt() ?? -1) : -1;
     const child = arrv[i];
     if (child === undefined) return undefined;
     const nv = modify(child, rest, f);
@@ -406,7 +406,7 @@ function addAt(doc: Value, path: Value[], value: Value): Value | undefined {
         arrv.push(value);
         return arrv;
       }
-      const i = typeof last === 'string' && /^\d+$/.test(last) ? Number(last) : last instanceof Num ? (last.toSafeInt() ?? -1) : -1;
+      const i = typeof last === 'string' && /^(0|[1-9]\d*)$/.test(last) ? Number(last) : last instanceof Num ? (last.toSafeInt() ?? -1) : -1;
       if (i < 0 || i > arrv.length) return undefined;
       arrv.splice(i, 0, value);
       return arrv;
@@ -430,7 +430,7 @@ function removeAt(doc: Value, path: Value[]): Value | undefined {
     }
     if (Array.isArray(parent)) {
       const arrv = [...(parent as readonly Value[])];
-      const i = typeof last === 'string' && /^\d+$/.test(last) ? Number(last) : last instanceof Num ? (last.toSafeInt() ?? -1) : -1;
+      const i = typeof last === 'string' && /^(0|[1-9]\d*)$/.test(last) ? Number(last) : last instanceof Num ? (last.toSafeInt() ?? -1) : -1;
       if (i < 0 || i >= arrv.length) return undefined;
       arrv.splice(i, 1);
       return arrv;
