@@ -1,0 +1,672 @@
+/**
+ * The broker's decisions (README §2–§10) over the storage port. Every decision, allow or deny, is appended to the
+ * hash-chained audit log in the same transaction as its writes (a denial in its own transaction after rollback).
+ * Nothing secret leaves this module except the subscriber master key sealed to a device key.
+ */
+import * as v from 'valibot';
+import { AppError, isAppError } from '../../errors.ts';
+import { aeadKeyBytes, type AeadAlg } from '../../crypto/aead.ts';
+import { ctEqual, fromUtf8, utf8, wipe } from '../../crypto/bytes.ts';
+import { ed25519PublicKey } from '../../crypto/ed25519.ts';
+import { randomBytes } from '../../crypto/random.ts';
+import { sha256, toHex } from '../../crypto/sha256.ts';
+import { fromB64url, toB64url } from '../../keys/encoding.ts';
+import { makeAuditEntry, type AuditEntry, type AuditFields } from '../../broker/audit-chain.ts';
+import { keyReleaseAad, publishAad } from '../../broker/client.ts';
+import { signLicence, signRevocationList, LICENCE_FORMAT, REVOCATIONS_FORMAT, type Licence, type RevocationList } from '../../broker/documents.ts';
+import {
+  PublishedKeysSchema,
+  type EnrollRequest, type InfoResponse, type KeyResponse, type PublishRequest, type RuntimeFacts, type SubscriptionView,
+} from '../../broker/messages.ts';
+import { inspectPublishedHeader, personalizeHeader } from '../../broker/personalize.ts';
+import { checkReleasePolicy, releaseAllowed, type ReleaseInput } from '../../broker/release-policy.ts';
+import { checkTimestamp, deviceIdFor, parseAuthHeaders, verifyRequest, nobleVerifier, type SignatureVerifier } from '../../broker/request-signing.ts';
+import { boxPublicKey, openSealed, seal, SEAL_LABELS, type BoxKeyPair } from '../../broker/seal.ts';
+import type { Role } from '../../broker/schemas.ts';
+import type { MasterKey } from '../../format/keys.ts';
+import { signingKeyFromSeed } from '../../format/keys.ts';
+import type { Db, Row, Sql } from './db.ts';
+import { openSecret, sealSecret, type Kek, type SealedSecret } from './kek.ts';
+
+export interface BrokerOptions {
+  readonly db: Db;
+  readonly kek: Kek;
+  /** The bootstrap admin secret (first producer). */
+  readonly bootstrapSecret?: string | undefined;
+  readonly openSubscriberEnrollment?: boolean;
+  readonly timestampWindowMs?: number;
+  readonly challengeTtlMs?: number;
+  readonly ticketTtlMs?: number;
+  readonly ticketAttempts?: number;
+  readonly ratePerSecond?: number;
+  readonly rateBurst?: number;
+  readonly now?: () => number;
+  readonly verifier?: SignatureVerifier;
+}
+
+export interface Caller {
+  readonly deviceId: string;
+  readonly identityId: string;
+  readonly role: Role;
+  readonly admin: boolean;
+  readonly boxPub: Uint8Array;
+}
+
+const INVITE_TTL_MS = 7 * 86_400_000;
+
+function str(r: Row, k: string): string {
+  const x = r[k];
+  if (typeof x !== 'string') throw new AppError('INTERNAL', 'The broker database returned an unexpected row.');
+  return x;
+}
+function num(r: Row, k: string): number {
+  return Number(r[k]);
+}
+function optNum(r: Row, k: string): number | null {
+  const x = r[k];
+  return x === null || x === undefined ? null : Number(x);
+}
+function newId(prefix: string): string {
+  return prefix + toHex(randomBytes(16));
+}
+function b64(text: string, what: string): Uint8Array {
+  const b = fromB64url(text);
+  if (b === undefined) throw new AppError('VALIDATION', `${what} is not valid base64url.`);
+  return b;
+}
+
+export class BrokerService {
+  readonly db: Db;
+  private readonly kek: Kek;
+  private readonly opts: BrokerOptions;
+  private readonly now: () => number;
+  private readonly window: number;
+  private readonly verifier: SignatureVerifier;
+  private brokerSeed: Uint8Array | undefined;
+  private brokerBox: BoxKeyPair | undefined;
+  brokerId = '';
+  private readonly buckets = new Map<string, { tokens: number; at: number }>();
+  private revocationCache: RevocationList | undefined;
+  private lastPrune = 0;
+
+  constructor(opts: BrokerOptions) {
+    this.db = opts.db;
+    this.kek = opts.kek;
+    this.opts = opts;
+    this.now = opts.now ?? (() => Date.now());
+    this.window = opts.timestampWindowMs ?? 60_000;
+    this.verifier = opts.verifier ?? nobleVerifier;
+  }
+
+  // ---- broker keys -----------------------------------------------------------------------------------------------
+
+  private async secret(q: Sql, id: string, purpose: string): Promise<Uint8Array> {
+    const r = await q.get('SELECT kek_id, nonce, ciphertext FROM secrets WHERE id = ? AND purpose = ?', [id, purpose]);
+    if (r === undefined) throw new AppError('KEY_NOT_FOUND', 'A broker key is missing from the database.');
+    const s: SealedSecret = { kekId: str(r, 'kek_id'), nonce: str(r, 'nonce'), ciphertext: str(r, 'ciphertext') };
+    return openSecret(this.kek, id, purpose, s);
+  }
+
+  private async putSecret(q: Sql, id: string, purpose: string, plaintext: Uint8Array, replace: boolean): Promise<void> {
+    const s = sealSecret(this.kek, id, purpose, plaintext);
+    if (replace) await q.run('DELETE FROM secrets WHERE id = ?', [id]);
+    await q.run('INSERT INTO secrets (id, purpose, kek_id, nonce, ciphertext) VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING', [id, purpose, s.kekId, s.nonce, s.ciphertext]);
+  }
+
+  /** Loads or (first start) creates the broker's signing and box keys. Safe when several instances start at once. */
+  async init(): Promise<void> {
+    await this.db.tx(async (q) => {
+      const have = await q.get("SELECT id FROM secrets WHERE id = 'broker:sign'");
+      if (have === undefined) {
+        const seed = randomBytes(32);
+        const box = randomBytes(32);
+        await this.putSecret(q, 'broker:sign', 'broker-sign', seed, false);
+        await this.putSecret(q, 'broker:box', 'broker-box', box, false);
+        wipe(seed, box);
+      }
+    });
+    this.brokerSeed = await this.secret(this.db, 'broker:sign', 'broker-sign');
+    const boxSecret = await this.secret(this.db, 'broker:box', 'broker-box');
+    this.brokerBox = { secretKey: boxSecret, publicKey: boxPublicKey(boxSecret) };
+    this.brokerId = 'broker:' + toHex(sha256(ed25519PublicKey(this.brokerSeed))).slice(0, 32);
+  }
+
+  private get seed(): Uint8Array {
+    if (this.brokerSeed === undefined) throw new AppError('INTERNAL', 'The broker is not initialized.');
+    return this.brokerSeed;
+  }
+
+  info(): InfoResponse {
+    if (this.brokerBox === undefined) throw new AppError('INTERNAL', 'The broker is not initialized.');
+    return { brokerId: this.brokerId, signPubB64u: toB64url(ed25519PublicKey(this.seed)), boxPubB64u: toB64url(this.brokerBox.publicKey), timestampWindowMs: this.window, time: this.now() };
+  }
+
+  close(): void {
+    wipe(this.brokerSeed, this.brokerBox?.secretKey);
+  }
+
+  // ---- audit -----------------------------------------------------------------------------------------------------
+
+  private async appendAudit(q: Sql, fields: AuditFields): Promise<AuditEntry> {
+    const head = await q.get('SELECT seq, hash FROM audit_head WHERE id = 1' + this.db.lockClause);
+    if (head === undefined) throw new AppError('INTERNAL', 'The audit head row is missing.');
+    const e = makeAuditEntry(fields, num(head, 'seq') + 1, str(head, 'hash'), new Date(this.now()));
+    await q.run('INSERT INTO audit (seq, time, actor, action, object, model, result, details, prev, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)', [e.seq, e.time, e.actor, e.action, e.object, e.model, e.result, e.details, e.prev, e.hash]);
+    await q.run('UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1', [e.seq, e.hash]);
+    return e;
+  }
+
+  /** Runs a decision: its writes and its 'allow' audit entry commit together; a denial is audited after rollback. */
+  private async decide<T>(who: { actor: string; action: string; object: string; model: string | null }, fn: (q: Sql) => Promise<{ value: T; result?: string; details?: string }>): Promise<T> {
+    try {
+      return await this.db.tx(async (q) => {
+        const r = await fn(q);
+        await this.appendAudit(q, { ...who, result: r.result ?? 'allow', details: r.details ?? '' });
+        return r.value;
+      });
+    } catch (e) {
+      if (isAppError(e)) await this.auditDenial(who, e);
+      throw e;
+    }
+  }
+
+  async auditDenial(who: { actor: string; action: string; object: string; model: string | null }, e: AppError): Promise<void> {
+    await this.db.tx((q) => this.appendAudit(q, { ...who, result: e.code, details: e.message }));
+  }
+
+  // ---- authentication -------------------------------------------------------------------------------------------------
+
+  private takeToken(key: string): void {
+    const rate = this.opts.ratePerSecond ?? 50;
+    const burst = this.opts.rateBurst ?? 200;
+    const now = this.now();
+    const b = this.buckets.get(key) ?? { tokens: burst, at: now };
+    b.tokens = Math.min(burst, b.tokens + ((now - b.at) / 1000) * rate);
+    b.at = now;
+    if (b.tokens < 1) {
+      this.buckets.set(key, b);
+      throw new AppError('RATE_LIMITED', 'Too many requests from this identity. Wait a moment and retry.');
+    }
+    b.tokens -= 1;
+    this.buckets.set(key, b);
+    if (this.buckets.size > 100_000) this.buckets.clear();
+  }
+
+  private async prune(): Promise<void> {
+    const now = this.now();
+    if (now - this.lastPrune < 10_000) return;
+    this.lastPrune = now;
+    await this.db.run('DELETE FROM nonces WHERE seen_at < ?', [now - 2 * this.window]);
+    await this.db.run('DELETE FROM challenges WHERE expires_at < ?', [now - 60_000]);
+    await this.db.run('DELETE FROM tickets WHERE expires_at < ?', [now - 60_000]);
+  }
+
+  /**
+   * README §3. `enrollSignPub` is the key from an enroll body (the device does not exist yet). Denials are audited.
+   */
+  async authenticate(method: string, path: string, headers: Readonly<Record<string, string | string[] | undefined>>, body: Uint8Array, enrollSignPub?: Uint8Array): Promise<Caller | { deviceId: string; signPub: Uint8Array }> {
+    const claimed = typeof headers['x-mv-device'] === 'string' ? headers['x-mv-device'].slice(0, 40) : 'anonymous';
+    const who = { actor: claimed, action: 'request.auth', object: `${method} ${path.split('?')[0] ?? ''}`.slice(0, 200), model: null };
+    try {
+      const auth = parseAuthHeaders(headers);
+      checkTimestamp(auth.timestamp, this.now(), this.window);
+      let caller: Caller | { deviceId: string; signPub: Uint8Array };
+      let signPub: Uint8Array;
+      if (enrollSignPub !== undefined) {
+        if (deviceIdFor(enrollSignPub) !== auth.deviceId) throw new AppError('AUTH_FAILED', 'The enrollment must be signed by the device key it enrolls.');
+        signPub = enrollSignPub;
+        caller = { deviceId: auth.deviceId, signPub };
+      } else {
+        const r = await this.db.get('SELECT d.sign_pub, d.box_pub, d.revoked_at, i.id, i.role, i.admin, i.disabled FROM devices d JOIN identities i ON i.id = d.identity_id WHERE d.id = ?', [auth.deviceId]);
+        if (r === undefined || optNum(r, 'revoked_at') !== null || num(r, 'disabled') !== 0) throw new AppError('AUTH_FAILED', 'Unknown or revoked device. Enroll this device with `model-vault broker enroll`.');
+        signPub = b64(str(r, 'sign_pub'), 'sign_pub');
+        caller = { deviceId: auth.deviceId, identityId: str(r, 'id'), role: str(r, 'role') as Role, admin: num(r, 'admin') === 1, boxPub: b64(str(r, 'box_pub'), 'box_pub') };
+      }
+      verifyRequest(auth, method, path, body, signPub, this.verifier);
+      const inserted = await this.db.run('INSERT INTO nonces (device_id, nonce, seen_at) VALUES (?, ?, ?) ON CONFLICT (device_id, nonce) DO NOTHING', [auth.deviceId, auth.nonceB64u, this.now()]);
+      if (inserted !== 1) throw new AppError('REPLAY_DETECTED', 'This request was already received (replayed nonce). Send a new request.');
+      this.takeToken('identityId' in caller ? caller.identityId : caller.deviceId);
+      void this.prune().catch(() => undefined);
+      return caller;
+    } catch (e) {
+      if (isAppError(e)) await this.auditDenial(who, e);
+      throw e;
+    }
+  }
+
+  // ---- identities and devices ---------------------------------------------------------------------------------------
+
+  async enroll(req: EnrollRequest, device: { deviceId: string; signPub: Uint8Array }): Promise<{ identityId: string; deviceId: string; role: Role; admin: boolean }> {
+    const now = this.now();
+    return this.decide({ actor: device.deviceId, action: 'identity.enroll', object: device.deviceId, model: null }, async (q) => {
+      let admin = false;
+      if (req.bootstrap !== undefined) {
+        const secret = this.opts.bootstrapSecret;
+        if (secret === undefined || !ctEqual(sha256(utf8(req.bootstrap)), sha256(utf8(secret)))) throw new AppError('AUTH_FAILED', 'The bootstrap secret is wrong or no bootstrap secret is configured on the broker.');
+        const any = await q.get('SELECT id FROM identities LIMIT 1');
+        if (any !== undefined) throw new AppError('BROKER_REJECTED', 'The bootstrap secret only enrolls the first producer, and one exists. Ask an admin for an invite.');
+        if (req.role !== 'producer') throw new AppError('VALIDATION', 'The bootstrap enrollment creates the first producer: use role producer.');
+        admin = true;
+      } else if (req.invite !== undefined) {
+        const codeHash = toHex(sha256(b64(req.invite, 'invite')));
+        const changed = await q.run('UPDATE invites SET used_at = ? WHERE code_hash = ? AND role = ? AND used_at IS NULL AND expires_at >= ?', [now, codeHash, req.role, now]);
+        if (changed !== 1) throw new AppError('AUTH_FAILED', 'The invite is unknown, used, expired or for another role. Ask for a new invite.');
+      } else if (req.role !== 'subscriber' || this.opts.openSubscriberEnrollment === false) {
+        throw new AppError('AUTH_FAILED', 'Enrolling this role needs an invite (or the bootstrap secret for the first producer).');
+      }
+      const identityId = newId('usr_');
+      await q.run('INSERT INTO identities (id, name, role, admin, created_at) VALUES (?, ?, ?, ?, ?)', [identityId, req.name, req.role, admin ? 1 : 0, now]);
+      await q.run('INSERT INTO devices (id, identity_id, sign_pub, box_pub, label, created_at) VALUES (?, ?, ?, ?, ?, ?)', [device.deviceId, identityId, req.signPubB64u, req.boxPubB64u, req.label, now]);
+      return { value: { identityId, deviceId: device.deviceId, role: req.role, admin }, details: `role=${req.role}${admin ? ' admin' : ''}` };
+    });
+  }
+
+  async createInvite(c: Caller, role: Role): Promise<{ invite: string; role: Role; expiresAt: number }> {
+    return this.decide({ actor: c.identityId, action: 'identity.invite', object: role, model: null }, async (q) => {
+      if (!c.admin && !(c.role === 'producer' && role === 'subscriber')) throw new AppError('BROKER_REJECTED', 'Only an admin can invite producers, and only producers can invite subscribers.');
+      const code = randomBytes(32);
+      const expiresAt = this.now() + INVITE_TTL_MS;
+      await q.run('INSERT INTO invites (code_hash, role, created_by, expires_at) VALUES (?, ?, ?, ?)', [toHex(sha256(code)), role, c.identityId, expiresAt]);
+      return { value: { invite: toB64url(code), role, expiresAt } };
+    });
+  }
+
+  async addDevice(c: Caller, signPubB64u: string, boxPubB64u: string, label: string): Promise<{ deviceId: string }> {
+    const deviceId = deviceIdFor(b64(signPubB64u, 'signPubB64u'));
+    return this.decide({ actor: c.identityId, action: 'device.add', object: deviceId, model: null }, async (q) => {
+      await q.run('INSERT INTO devices (id, identity_id, sign_pub, box_pub, label, created_at) VALUES (?, ?, ?, ?, ?, ?)', [deviceId, c.identityId, signPubB64u, boxPubB64u, label, this.now()]);
+      return { value: { deviceId } };
+    });
+  }
+
+  async revokeDevice(c: Caller, deviceId: string): Promise<{ done: true }> {
+    return this.decide({ actor: c.identityId, action: 'device.revoke', object: deviceId, model: null }, async (q) => {
+      const r = await q.get('SELECT identity_id FROM devices WHERE id = ?', [deviceId]);
+      if (r === undefined || (str(r, 'identity_id') !== c.identityId && !c.admin)) throw new AppError('NOT_FOUND', 'No such device of yours.');
+      await q.run('UPDATE devices SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL', [this.now(), deviceId]);
+      await this.addRevocation(q, 'device', deviceId, 'device revoked');
+      const subs = await q.all('SELECT subscription_id FROM subscription_devices WHERE device_id = ?', [deviceId]);
+      await q.run('DELETE FROM subscription_devices WHERE device_id = ?', [deviceId]);
+      for (const s of subs) await this.issueLicence(q, str(s, 'subscription_id'));
+      return { value: { done: true } };
+    });
+  }
+
+  // ---- publishing ---------------------------------------------------------------------------------------------------
+
+  private async producerKeys(q: Sql, modelId: string): Promise<{ master: MasterKey; seed: Uint8Array }> {
+    const m = await q.get('SELECT alg, enc_kid FROM models WHERE id = ?', [modelId]);
+    if (m === undefined) throw new AppError('NOT_FOUND', 'No such model.');
+    const key = await this.secret(q, `model:${modelId}:enc`, 'producer-enc');
+    const seed = await this.secret(q, `model:${modelId}:sign`, 'producer-sign');
+    const kid = m.enc_kid;
+    return { master: { alg: str(m, 'alg'), key, ...(typeof kid === 'string' ? { kid } : {}) }, seed };
+  }
+
+  async publish(c: Caller, req: PublishRequest): Promise<{ modelId: string; files: { path: string; sha256: string }[]; resubscribed: number }> {
+    const who = { actor: c.identityId, action: 'model.publish', object: req.modelId, model: req.modelId };
+    let keys: v.InferOutput<typeof PublishedKeysSchema>;
+    const files: { path: string; header: Uint8Array; sha256: string }[] = [];
+    let facts;
+    try {
+      if (c.role !== 'producer') throw new AppError('BROKER_REJECTED', 'Only producers publish models.');
+      if (this.brokerBox === undefined) throw new AppError('INTERNAL', 'The broker is not initialized.');
+      const plain = openSealed(this.brokerBox, req.sealedKeys, SEAL_LABELS.publish, publishAad(req.modelId, c.deviceId));
+      try {
+        const parsed = v.safeParse(PublishedKeysSchema, JSON.parse(fromUtf8(plain)));
+        if (!parsed.success) throw new AppError('VALIDATION', 'The sealed model keys are malformed.');
+        keys = parsed.output;
+      } finally {
+        wipe(plain);
+      }
+      const seen = new Set<string>();
+      for (const f of req.files) {
+        if (seen.has(f.path)) throw new AppError('VALIDATION', `The file ${f.path} is listed twice.`);
+        seen.add(f.path);
+        const header = b64(f.headerB64u, 'headerB64u');
+        files.push({ path: f.path, header, sha256: toHex(sha256(header)) });
+      }
+      const master = { alg: keys.alg, key: b64(keys.keyB64u, 'keyB64u'), ...(keys.kid === undefined ? {} : { kid: keys.kid }) };
+      if (master.key.length !== aeadKeyBytes(keys.alg)) throw new AppError('KEY_INVALID', `The ${keys.alg} master key must be ${aeadKeyBytes(keys.alg)} bytes.`);
+      const signer = signingKeyFromSeed(b64(keys.signingSeedB64u, 'signingSeedB64u'));
+      for (const f of files) {
+        const h = await inspectPublishedHeader(f.header, master, signer);
+        if (h.alg !== keys.alg) throw new AppError('KEY_ALG_MISMATCH', `The file ${f.path} uses ${h.alg}, but the sealed key is ${keys.alg}.`);
+        facts ??= h;
+      }
+      if (facts === undefined) throw new AppError('VALIDATION', 'A model needs at least one file.');
+      checkReleasePolicy(req.policy ?? facts.remotePolicy);
+    } catch (e) {
+      if (isAppError(e)) await this.auditDenial(who, e);
+      throw e;
+    }
+    const policy = req.policy ?? facts.remotePolicy;
+    const encKid = keys.kid ?? facts.encKid ?? null;
+    const now = this.now();
+    let resubscribed = 0;
+    await this.decide(who, async (q) => {
+      const existing = await q.get('SELECT producer_id FROM models WHERE id = ?', [req.modelId]);
+      if (existing !== undefined && str(existing, 'producer_id') !== c.identityId) throw new AppError('ALREADY_EXISTS', 'That model id belongs to another producer. Choose another id.');
+      const cols = [req.name, keys.alg, encKid, toB64url(ed25519PublicKey(b64(keys.signingSeedB64u, 'seed'))), policy, req.manifest ?? null, req.mode, req.durationDays * 86400, req.deviceLimit, req.graceDays * 86400, now];
+      if (existing === undefined) {
+        await q.run('INSERT INTO models (name, alg, enc_kid, sign_pub, policy, manifest, mode, duration_s, device_limit, grace_s, updated_at, id, producer_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)', [...cols, req.modelId, c.identityId, now]);
+      } else {
+        await q.run('UPDATE models SET name = ?, alg = ?, enc_kid = ?, sign_pub = ?, policy = ?, manifest = ?, mode = ?, duration_s = ?, device_limit = ?, grace_s = ?, updated_at = ? WHERE id = ?', [...cols, req.modelId]);
+        await q.run('DELETE FROM model_files WHERE model_id = ?', [req.modelId]);
+      }
+      const keyBytes = b64(keys.keyB64u, 'key');
+      const seedBytes = b64(keys.signingSeedB64u, 'seed');
+      await this.putSecret(q, `model:${req.modelId}:enc`, 'producer-enc', keyBytes, true);
+      await this.putSecret(q, `model:${req.modelId}:sign`, 'producer-sign', seedBytes, true);
+      wipe(keyBytes, seedBytes);
+      for (const f of files) await q.run('INSERT INTO model_files (model_id, path, header, sha256) VALUES (?, ?, ?, ?)', [req.modelId, f.path, toB64url(f.header), f.sha256]);
+      const active = await q.all("SELECT id FROM subscriptions WHERE model_id = ? AND status = 'active'", [req.modelId]);
+      for (const s of active) {
+        await this.personalize(q, str(s, 'id'), req.modelId, false);
+        resubscribed++;
+      }
+      return { value: undefined, details: `files=${files.length} resubscribed=${resubscribed}` };
+    });
+    return { modelId: req.modelId, files: files.map((f) => ({ path: f.path, sha256: f.sha256 })), resubscribed };
+  }
+
+  // ---- subscriptions, licences, revocations -------------------------------------------------------------------------
+
+  /** (Re)builds a subscription's personalized headers; creates its subscriber key when `newKey`. */
+  private async personalize(q: Sql, subscriptionId: string, modelId: string, newKey: boolean): Promise<void> {
+    const m = await q.get('SELECT alg, sign_pub FROM models WHERE id = ?', [modelId]);
+    if (m === undefined) throw new AppError('NOT_FOUND', 'No such model.');
+    const alg = str(m, 'alg') as AeadAlg;
+    const { master, seed } = await this.producerKeys(q, modelId);
+    const secretId = `sub:${subscriptionId}:enc`;
+    let subKey: Uint8Array;
+    if (newKey) {
+      subKey = randomBytes(aeadKeyBytes(alg));
+      await this.putSecret(q, secretId, 'subscriber-enc', subKey, true);
+    } else {
+      subKey = await this.secret(q, secretId, 'subscriber-enc');
+    }
+    const kid = `sub-${subscriptionId}`;
+    try {
+      const signingKey = signingKeyFromSeed(seed);
+      const files = await q.all('SELECT path, header FROM model_files WHERE model_id = ? ORDER BY path', [modelId]);
+      await q.run('DELETE FROM personal_headers WHERE subscription_id = ?', [subscriptionId]);
+      for (const f of files) {
+        const personal = await personalizeHeader(b64(str(f, 'header'), 'header'), { producerKey: master, producerVerify: signingKey, signingKey, subscriberKey: { alg, kid, key: subKey } });
+        await q.run('INSERT INTO personal_headers (subscription_id, path, header, sha256) VALUES (?, ?, ?, ?)', [subscriptionId, str(f, 'path'), toB64url(personal), toHex(sha256(personal))]);
+      }
+      await q.run('UPDATE subscriptions SET key_kid = ? WHERE id = ?', [kid, subscriptionId]);
+    } finally {
+      wipe(subKey, master.key, seed);
+    }
+  }
+
+  private async issueLicence(q: Sql, subscriptionId: string): Promise<void> {
+    const s = await q.get('SELECT s.id, s.model_id, s.subscriber_id, s.status, s.expires_at, m.grace_s FROM subscriptions s JOIN models m ON m.id = s.model_id WHERE s.id = ?', [subscriptionId]);
+    if (s === undefined || str(s, 'status') !== 'active') return;
+    const devices = (await q.all('SELECT device_id FROM subscription_devices WHERE subscription_id = ? ORDER BY device_id', [subscriptionId])).map((r) => str(r, 'device_id'));
+    const licence = signLicence({
+      format: LICENCE_FORMAT, version: 1, licenceId: newId('lic_'), subscriptionId, subscriber: str(s, 'subscriber_id'), model: str(s, 'model_id'),
+      devices, issuedAt: this.now(), notAfter: num(s, 'expires_at'), graceSeconds: num(s, 'grace_s'), broker: this.brokerId,
+    }, this.seed);
+    await q.run('UPDATE licences SET current = 0 WHERE subscription_id = ?', [subscriptionId]);
+    await q.run('INSERT INTO licences (id, subscription_id, document, issued_at, current) VALUES (?, ?, ?, ?, 1)', [licence.licenceId, subscriptionId, JSON.stringify(licence), licence.issuedAt]);
+  }
+
+  private async activate(q: Sql, subscriptionId: string, modelId: string): Promise<void> {
+    const m = await q.get('SELECT duration_s FROM models WHERE id = ?', [modelId]);
+    if (m === undefined) throw new AppError('NOT_FOUND', 'No such model.');
+    const now = this.now();
+    await q.run("UPDATE subscriptions SET status = 'active', activated_at = ?, expires_at = ? WHERE id = ?", [now, now + num(m, 'duration_s') * 1000, subscriptionId]);
+    await this.personalize(q, subscriptionId, modelId, true);
+    await this.issueLicence(q, subscriptionId);
+  }
+
+  private async view(q: Sql, subscriptionId: string): Promise<SubscriptionView> {
+    const s = await q.get('SELECT id, model_id, subscriber_id, status, expires_at FROM subscriptions WHERE id = ?', [subscriptionId]);
+    if (s === undefined) throw new AppError('NOT_FOUND', 'No such subscription.');
+    const devices = (await q.all('SELECT device_id FROM subscription_devices WHERE subscription_id = ? ORDER BY device_id', [subscriptionId])).map((r) => str(r, 'device_id'));
+    const lic = await q.get('SELECT document FROM licences WHERE subscription_id = ? AND current = 1', [subscriptionId]);
+    const headers = (await q.all('SELECT path, sha256 FROM personal_headers WHERE subscription_id = ? ORDER BY path', [subscriptionId])).map((r) => ({ path: str(r, 'path'), sha256: str(r, 'sha256') }));
+    const status = str(s, 'status') as SubscriptionView['status'];
+    return {
+      subscriptionId, modelId: str(s, 'model_id'), subscriber: str(s, 'subscriber_id'), status, expiresAt: optNum(s, 'expires_at'), devices,
+      licence: lic === undefined || status !== 'active' ? null : (JSON.parse(str(lic, 'document')) as Licence), headers: status === 'active' ? headers : [],
+    };
+  }
+
+  private async ownDevices(q: Sql, c: Caller, deviceIds: readonly string[]): Promise<void> {
+    for (const d of deviceIds) {
+      const r = await q.get('SELECT identity_id, revoked_at FROM devices WHERE id = ?', [d]);
+      if (r === undefined || str(r, 'identity_id') !== c.identityId || optNum(r, 'revoked_at') !== null) throw new AppError('NOT_FOUND', 'A listed device is not one of your active devices.');
+    }
+  }
+
+  async subscribe(c: Caller, modelId: string, deviceIds: readonly string[] | undefined): Promise<SubscriptionView> {
+    return this.decide({ actor: c.identityId, action: 'subscription.request', object: modelId, model: modelId }, async (q) => {
+      if (c.role !== 'subscriber') throw new AppError('BROKER_REJECTED', 'Only subscribers subscribe to models.');
+      const m = await q.get('SELECT mode, device_limit FROM models WHERE id = ?', [modelId]);
+      if (m === undefined) throw new AppError('NOT_FOUND', 'No such model.');
+      const devices = [...new Set(deviceIds ?? [c.deviceId])];
+      if (devices.length > num(m, 'device_limit')) throw new AppError('LIMIT_EXCEEDED', `This model allows ${num(m, 'device_limit')} device(s) per subscription.`);
+      await this.ownDevices(q, c, devices);
+      const live = await q.get("SELECT id FROM subscriptions WHERE model_id = ? AND subscriber_id = ? AND status IN ('pending', 'active')", [modelId, c.identityId]);
+      if (live !== undefined) throw new AppError('ALREADY_EXISTS', 'You already have a pending or active subscription to this model. Run `model-vault broker licences`.');
+      const id = newId('sub_');
+      await q.run("INSERT INTO subscriptions (id, model_id, subscriber_id, status, created_at) VALUES (?, ?, ?, 'pending', ?)", [id, modelId, c.identityId, this.now()]);
+      for (const d of devices) await q.run('INSERT INTO subscription_devices (subscription_id, device_id) VALUES (?, ?)', [id, d]);
+      if (str(m, 'mode') === 'open') await this.activate(q, id, modelId);
+      const value = await this.view(q, id);
+      return { value, details: `subscription=${id} status=${value.status}` };
+    });
+  }
+
+  private async producerOwns(q: Sql, c: Caller, subscriptionId: string): Promise<{ modelId: string; subscriberId: string; status: string }> {
+    const r = await q.get('SELECT s.model_id, s.subscriber_id, s.status, m.producer_id FROM subscriptions s JOIN models m ON m.id = s.model_id WHERE s.id = ?', [subscriptionId]);
+    if (r === undefined) throw new AppError('NOT_FOUND', 'No such subscription.');
+    const owner = str(r, 'producer_id') === c.identityId || c.admin;
+    const self = str(r, 'subscriber_id') === c.identityId;
+    if (!owner && !self) throw new AppError('NOT_FOUND', 'No such subscription.');
+    return { modelId: str(r, 'model_id'), subscriberId: str(r, 'subscriber_id'), status: owner ? str(r, 'status') : `self:${str(r, 'status')}` };
+  }
+
+  async approve(c: Caller, subscriptionId: string): Promise<SubscriptionView> {
+    return this.decide({ actor: c.identityId, action: 'subscription.approve', object: subscriptionId, model: null }, async (q) => {
+      const s = await this.producerOwns(q, c, subscriptionId);
+      if (s.status.startsWith('self:')) throw new AppError('BROKER_REJECTED', 'Only the model producer approves subscriptions.');
+      if (s.status !== 'pending') throw new AppError('BROKER_REJECTED', `The subscription is ${s.status}, not pending.`);
+      await this.activate(q, subscriptionId, s.modelId);
+      return { value: await this.view(q, subscriptionId), details: `model=${s.modelId}` };
+    });
+  }
+
+  private async addRevocation(q: Sql, kind: 'licence' | 'subscription' | 'device', target: string, reason: string): Promise<void> {
+    await q.get('SELECT seq FROM audit_head WHERE id = 1' + this.db.lockClause);
+    const r = await q.get('SELECT COALESCE(MAX(seq), 0) AS seq FROM revocations');
+    await q.run('INSERT INTO revocations (seq, kind, target, at, reason) VALUES (?, ?, ?, ?, ?)', [num(r ?? {}, 'seq') + 1, kind, target, this.now(), reason]);
+  }
+
+  async revokeSubscription(c: Caller, subscriptionId: string, reason: string): Promise<SubscriptionView> {
+    return this.decide({ actor: c.identityId, action: 'subscription.revoke', object: subscriptionId, model: null }, async (q) => {
+      const s = await this.producerOwns(q, c, subscriptionId);
+      const status = s.status.replace(/^self:/, '');
+      if (status === 'revoked') throw new AppError('BROKER_REJECTED', 'The subscription is already revoked.');
+      await q.run("UPDATE subscriptions SET status = 'revoked', revoked_at = ? WHERE id = ?", [this.now(), subscriptionId]);
+      await this.addRevocation(q, 'subscription', subscriptionId, reason);
+      for (const l of await q.all('SELECT id FROM licences WHERE subscription_id = ?', [subscriptionId])) await this.addRevocation(q, 'licence', str(l, 'id'), reason);
+      await q.run("UPDATE tickets SET used_at = ? WHERE subscription_id = ? AND used_at IS NULL", [this.now(), subscriptionId]);
+      return { value: await this.view(q, subscriptionId), details: `model=${s.modelId}` };
+    });
+  }
+
+  async addSubscriptionDevice(c: Caller, subscriptionId: string, deviceId: string): Promise<SubscriptionView> {
+    return this.decide({ actor: c.identityId, action: 'subscription.add-device', object: `${subscriptionId} ${deviceId}`, model: null }, async (q) => {
+      const s = await q.get('SELECT s.subscriber_id, s.status, m.device_limit FROM subscriptions s JOIN models m ON m.id = s.model_id WHERE s.id = ?', [subscriptionId]);
+      if (s === undefined || str(s, 'subscriber_id') !== c.identityId) throw new AppError('NOT_FOUND', 'No such subscription.');
+      if (str(s, 'status') === 'revoked') throw new AppError('LICENCE_REVOKED', 'The subscription was revoked.');
+      await this.ownDevices(q, c, [deviceId]);
+      const count = await q.get('SELECT COUNT(*) AS n FROM subscription_devices WHERE subscription_id = ?', [subscriptionId]);
+      if (num(count ?? {}, 'n') >= num(s, 'device_limit')) throw new AppError('LIMIT_EXCEEDED', `The device limit (${num(s, 'device_limit')}) of this subscription is reached. Revoke a device first.`);
+      await q.run('INSERT INTO subscription_devices (subscription_id, device_id) VALUES (?, ?) ON CONFLICT (subscription_id, device_id) DO NOTHING', [subscriptionId, deviceId]);
+      await this.issueLicence(q, subscriptionId);
+      return { value: await this.view(q, subscriptionId) };
+    });
+  }
+
+  async revocationList(q: Sql = this.db): Promise<RevocationList> {
+    const max = num((await q.get('SELECT COALESCE(MAX(seq), 0) AS seq FROM revocations')) ?? {}, 'seq');
+    if (this.revocationCache?.seq === max) return this.revocationCache;
+    const entries = (await q.all('SELECT kind, target, at, reason FROM revocations ORDER BY seq')).map((r) => ({ kind: str(r, 'kind') as 'licence' | 'subscription' | 'device', id: str(r, 'target'), at: num(r, 'at'), reason: str(r, 'reason') }));
+    const list = signRevocationList({ format: REVOCATIONS_FORMAT, version: 1, seq: max, issuedAt: this.now(), broker: this.brokerId, entries }, this.seed);
+    this.revocationCache = list;
+    return list;
+  }
+
+  async sync(c: Caller): Promise<{ subscriptions: SubscriptionView[]; revocations: RevocationList; time: number }> {
+    const subs = await this.db.all('SELECT id FROM subscriptions WHERE subscriber_id = ? ORDER BY created_at', [c.identityId]);
+    const views: SubscriptionView[] = [];
+    for (const s of subs) views.push(await this.view(this.db, str(s, 'id')));
+    return { subscriptions: views, revocations: await this.revocationList(), time: this.now() };
+  }
+
+  async producerSubscriptions(c: Caller): Promise<{ subscriptions: SubscriptionView[] }> {
+    const subs = await this.db.all('SELECT s.id FROM subscriptions s JOIN models m ON m.id = s.model_id WHERE m.producer_id = ? ORDER BY s.created_at', [c.identityId]);
+    const views: SubscriptionView[] = [];
+    for (const s of subs) views.push(await this.view(this.db, str(s, 'id')));
+    return { subscriptions: views };
+  }
+
+  async headers(c: Caller, subscriptionId: string): Promise<{ subscriptionId: string; headers: { path: string; sha256: string; headerB64u: string }[] }> {
+    const s = await this.db.get('SELECT subscriber_id, status FROM subscriptions WHERE id = ?', [subscriptionId]);
+    if (s === undefined || str(s, 'subscriber_id') !== c.identityId) throw new AppError('NOT_FOUND', 'No such subscription.');
+    if (str(s, 'status') !== 'active') throw new AppError('LICENCE_INVALID', 'The subscription is not active.');
+    const rows = await this.db.all('SELECT path, sha256, header FROM personal_headers WHERE subscription_id = ? ORDER BY path', [subscriptionId]);
+    return { subscriptionId, headers: rows.map((r) => ({ path: str(r, 'path'), sha256: str(r, 'sha256'), headerB64u: str(r, 'header') })) };
+  }
+
+  // ---- key release ----------------------------------------------------------------------------------------------------
+
+  async challenge(c: Caller, modelId: string): Promise<{ challengeId: string; challengeB64u: string; expiresAt: number }> {
+    const id = newId('ch_');
+    const challenge = toB64url(randomBytes(32));
+    const expiresAt = this.now() + (this.opts.challengeTtlMs ?? 60_000);
+    await this.db.run('INSERT INTO challenges (id, device_id, model_id, challenge, expires_at) VALUES (?, ?, ?, ?, ?)', [id, c.deviceId, modelId, challenge, expiresAt]);
+    return { challengeId: id, challengeB64u: challenge, expiresAt };
+  }
+
+  /** Checks the caller's subscription for a model is usable by this device now (README §7 step 2 and 3). */
+  private async usableSubscription(q: Sql, c: Caller, modelId: string, subscriptionId?: string): Promise<Row> {
+    const rows = subscriptionId === undefined
+      ? await q.all('SELECT id, status, expires_at FROM subscriptions WHERE model_id = ? AND subscriber_id = ? ORDER BY created_at DESC', [modelId, c.identityId])
+      : await q.all('SELECT id, status, expires_at FROM subscriptions WHERE id = ?', [subscriptionId]);
+    const active = rows.find((r) => str(r, 'status') === 'active');
+    if (active === undefined) {
+      if (rows.some((r) => str(r, 'status') === 'revoked')) throw new AppError('LICENCE_REVOKED', 'The subscription to this model was revoked. Contact the publisher.');
+      if (rows.some((r) => str(r, 'status') === 'pending')) throw new AppError('LICENCE_INVALID', 'The subscription awaits the publisher approval.');
+      throw new AppError('LICENCE_INVALID', 'You have no subscription to this model. Subscribe with `model-vault broker subscribe`.');
+    }
+    if (this.now() > num(active, 'expires_at')) throw new AppError('LICENCE_EXPIRED', 'The subscription expired. Renew it with the publisher.');
+    const onLicence = await q.get('SELECT device_id FROM subscription_devices WHERE subscription_id = ? AND device_id = ?', [str(active, 'id'), c.deviceId]);
+    if (onLicence === undefined) throw new AppError('LICENCE_INVALID', 'This device is not on the licence. Add it with `model-vault broker subscribe --add-device`.');
+    return active;
+  }
+
+  async attest(c: Caller, req: { challengeId: string; challengeB64u: string; modelId: string; runtime: RuntimeFacts }): Promise<{ ticketB64u: string; subscriptionId: string; expiresAt: number }> {
+    const now = this.now();
+    const who = { actor: c.identityId, action: 'release.attest', object: c.deviceId, model: req.modelId };
+    // The challenge is consumed in its own transaction first, so a denied attempt cannot reuse it.
+    const ch = await this.db.get('SELECT device_id, model_id, challenge, expires_at, used_at FROM challenges WHERE id = ?', [req.challengeId]);
+    const bad = ch === undefined || str(ch, 'device_id') !== c.deviceId || str(ch, 'model_id') !== req.modelId || optNum(ch, 'used_at') !== null || num(ch, 'expires_at') < now || !ctEqual(utf8(str(ch, 'challenge')), utf8(req.challengeB64u));
+    const consumed = !bad && (await this.db.run('UPDATE challenges SET used_at = ? WHERE id = ? AND used_at IS NULL', [now, req.challengeId])) === 1;
+    if (!consumed) {
+      const e = new AppError('AUTH_FAILED', 'The challenge is unknown, used, expired or for another device or model. Request a new challenge.');
+      await this.auditDenial(who, e);
+      throw e;
+    }
+    return this.decide(who, async (q) => {
+      const sub = await this.usableSubscription(q, c, req.modelId);
+      const m = await q.get('SELECT producer_id, policy FROM models WHERE id = ?', [req.modelId]);
+      if (m === undefined) throw new AppError('NOT_FOUND', 'No such model.');
+      const subscriptionId = str(sub, 'id');
+      const devices = (await q.all('SELECT device_id FROM subscription_devices WHERE subscription_id = ? ORDER BY device_id', [subscriptionId])).map((r) => str(r, 'device_id'));
+      const nowNs = BigInt(now) * 1_000_000n;
+      const input: ReleaseInput = {
+        time_ns: nowNs.toString(), subject: { id: c.identityId, role: c.role }, device: { id: c.deviceId }, model: { id: req.modelId, producer: str(m, 'producer_id') },
+        subscription: { id: subscriptionId, expires_at_ns: (BigInt(num(sub, 'expires_at')) * 1_000_000n).toString(), devices }, runtime: req.runtime,
+      };
+      if (!releaseAllowed(str(m, 'policy'), input, nowNs)) throw new AppError('POLICY_DENIED', 'The model release policy denies this device or runtime. Check the runtime requirements with the publisher.');
+      const ticket = randomBytes(32);
+      const expiresAt = now + (this.opts.ticketTtlMs ?? 60_000);
+      await q.run('INSERT INTO tickets (id_hash, device_id, subscription_id, model_id, expires_at, attempts) VALUES (?, ?, ?, ?, ?, 0)', [toHex(sha256(ticket)), c.deviceId, subscriptionId, req.modelId, expiresAt]);
+      return { value: { ticketB64u: toB64url(ticket), subscriptionId, expiresAt }, details: `subscription=${subscriptionId}` };
+    });
+  }
+
+  async releaseKey(c: Caller, req: { ticketB64u: string; headerHashes: Readonly<Record<string, string>> }): Promise<KeyResponse> {
+    const now = this.now();
+    const ticketHash = toHex(sha256(b64(req.ticketB64u, 'ticketB64u')));
+    const t = await this.db.get('SELECT model_id FROM tickets WHERE id_hash = ?', [ticketHash]);
+    const modelId = t === undefined ? null : str(t, 'model_id');
+    return this.decide<KeyResponse>({ actor: c.identityId, action: 'release.key', object: c.deviceId, model: modelId }, async (q) => {
+      const row = await q.get('SELECT device_id, subscription_id, model_id, expires_at, attempts, used_at FROM tickets WHERE id_hash = ?', [ticketHash]);
+      const maxAttempts = this.opts.ticketAttempts ?? 4;
+      if (row === undefined || str(row, 'device_id') !== c.deviceId || optNum(row, 'used_at') !== null || num(row, 'expires_at') < now || num(row, 'attempts') >= maxAttempts) {
+        throw new AppError('AUTH_FAILED', 'No valid ticket: it is unknown, used, expired, exhausted or for another device. Attest again.');
+      }
+      await q.run('UPDATE tickets SET attempts = attempts + 1 WHERE id_hash = ?', [ticketHash]);
+      const subscriptionId = str(row, 'subscription_id');
+      const sub = await this.usableSubscription(q, c, str(row, 'model_id'), subscriptionId);
+      const expected = await q.all('SELECT path, sha256, header FROM personal_headers WHERE subscription_id = ? ORDER BY path', [subscriptionId]);
+      const differing = expected.filter((e) => {
+        const got = req.headerHashes[str(e, 'path')];
+        return got === undefined || !ctEqual(utf8(got), utf8(str(e, 'sha256')));
+      });
+      if (differing.length > 0) {
+        const headers = differing.map((e) => ({ path: str(e, 'path'), sha256: str(e, 'sha256'), headerB64u: str(e, 'header') }));
+        return { value: { status: 'sync' as const, subscriptionId, headers }, result: 'sync', details: `differing=${differing.length}` };
+      }
+      const m = await q.get('SELECT alg, sign_pub FROM models WHERE id = ?', [str(row, 'model_id')]);
+      if (m === undefined) throw new AppError('NOT_FOUND', 'No such model.');
+      const kid = `sub-${str(sub, 'id')}`;
+      const key = await this.secret(q, `sub:${subscriptionId}:enc`, 'subscriber-enc');
+      try {
+        const wrappedKey = seal(c.boxPub, key, SEAL_LABELS.keyRelease, keyReleaseAad({ modelId: str(row, 'model_id'), subscriptionId, deviceId: c.deviceId, kid, ticketSha256: ticketHash }));
+        await q.run('UPDATE tickets SET used_at = ? WHERE id_hash = ?', [now, ticketHash]);
+        const alg = str(m, 'alg') as AeadAlg;
+        return { value: { status: 'ok' as const, subscriptionId, kid, alg, verifyKeyB64u: str(m, 'sign_pub'), wrappedKey, ticketSha256: ticketHash }, details: `subscription=${subscriptionId}` };
+      } finally {
+        wipe(key);
+      }
+    });
+  }
+
+  // ---- audit reading ---------------------------------------------------------------------------------------------------
+
+  async auditForModel(c: Caller, modelId: string, after: number): Promise<{ entries: AuditEntry[] }> {
+    const m = await this.db.get('SELECT producer_id FROM models WHERE id = ?', [modelId]);
+    if (m === undefined || (str(m, 'producer_id') !== c.identityId && !c.admin)) throw new AppError('NOT_FOUND', 'No such model of yours.');
+    const rows = await this.db.all('SELECT seq, time, actor, action, object, model, result, details, prev, hash FROM audit WHERE model = ? AND seq > ? ORDER BY seq LIMIT 1000', [modelId, after]);
+    return { entries: rows.map(rowToAudit) };
+  }
+}
+
+export function rowToAudit(r: Row): AuditEntry {
+  return {
+    seq: num(r, 'seq'), time: str(r, 'time'), actor: str(r, 'actor'), action: str(r, 'action'), object: str(r, 'object'),
+    model: r.model === null || r.model === undefined ? null : str(r, 'model'), result: str(r, 'result'), details: str(r, 'details'), prev: str(r, 'prev'), hash: str(r, 'hash'),
+  };
+}
+
+/** Reads the whole audit chain in order (for `broker audit --verify`), in pages. */
+export async function* readAuditChain(db: Db, pageSize = 5000): AsyncGenerator<AuditEntry> {
+  let after = 0;
+  for (;;) {
+    const rows = await db.all('SELECT seq, time, actor, action, object, model, result, details, prev, hash FROM audit WHERE seq > ? ORDER BY seq LIMIT ?', [after, pageSize]);
+    if (rows.length === 0) return;
+    for (const r of rows) {
+      const e = rowToAudit(r);
+      after = e.seq;
+      yield e;
+    }
+  }
+}

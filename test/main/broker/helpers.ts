@@ -1,0 +1,144 @@
+/** Shared fixtures for the broker tests: real servers on 127.0.0.1, SQLite always, PostgreSQL when MV_PG_URL is set. */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { BrokerClient } from '../../../app/broker/client.ts';
+import { seedSigner, type DeviceSigner } from '../../../app/broker/request-signing.ts';
+import { generateBoxKeyPair, type BoxKeyPair } from '../../../app/broker/seal.ts';
+import { randomBytes } from '../../../app/crypto/random.ts';
+import { toHex } from '../../../app/crypto/sha256.ts';
+import { PREFIX_BYTES, readHeaderLength } from '../../../app/format/safetensors.ts';
+import { encodeModel } from '../../../app/format/writer.ts';
+import { signingKeyFromSeed, type MasterKey } from '../../../app/format/keys.ts';
+import { fetchHttpPort } from '../../../app/node/broker/http-port.ts';
+import { kekFromBytes } from '../../../app/node/broker/kek.ts';
+import { startBroker, type RunningBroker, type StartOptions } from '../../../app/node/broker/start.ts';
+
+export const BOOTSTRAP = 'bootstrap-secret-for-tests-only';
+
+export interface DbTarget {
+  readonly name: 'sqlite' | 'postgres';
+  /** A fresh, empty database spec. */
+  fresh(): Promise<{ spec: string; cleanup: () => Promise<void> }>;
+}
+
+export const sqliteTarget: DbTarget = {
+  name: 'sqlite',
+  async fresh() {
+    const dir = mkdtempSync(join(tmpdir(), 'mv-broker-'));
+    return { spec: join(dir, 'broker.sqlite'), cleanup: async () => rmSync(dir, { recursive: true, force: true }) };
+  },
+};
+
+export const PG_SKIP_REASON = 'MV_PG_URL is not set: start PostgreSQL with `eval "$(scripts/ci/start-postgres.sh)"` to run the PostgreSQL half';
+
+export const pgTarget: DbTarget | undefined = process.env.MV_PG_URL === undefined || process.env.MV_PG_URL === '' ? undefined : {
+  name: 'postgres',
+  async fresh() {
+    const url = process.env.MV_PG_URL as string;
+    const schema = 'mvtest_' + toHex(randomBytes(6));
+    const admin = new pg.Client({ connectionString: url });
+    await admin.connect();
+    await admin.query(`CREATE SCHEMA ${schema}`);
+    await admin.end();
+    const sep = url.includes('?') ? '&' : '?';
+    return {
+      spec: `${url}${sep}options=${encodeURIComponent(`-c search_path=${schema}`)}`,
+      cleanup: async () => {
+        const c = new pg.Client({ connectionString: url });
+        await c.connect();
+        await c.query(`DROP SCHEMA ${schema} CASCADE`);
+        await c.end();
+      },
+    };
+  },
+};
+
+export const TARGETS: readonly DbTarget[] = pgTarget === undefined ? [sqliteTarget] : [sqliteTarget, pgTarget];
+
+export interface Device {
+  readonly seed: Uint8Array;
+  readonly signer: DeviceSigner;
+  readonly box: BoxKeyPair;
+}
+
+export function newDevice(): Device {
+  const seed = randomBytes(32);
+  return { seed, signer: seedSigner(seed), box: generateBoxKeyPair() };
+}
+
+export function clientFor(url: string, d: Device, now?: () => number): BrokerClient {
+  return new BrokerClient({ baseUrl: url, http: fetchHttpPort(), signer: d.signer, ...(now === undefined ? {} : { now }) });
+}
+
+export function testKek(): ReturnType<typeof kekFromBytes> {
+  return kekFromBytes(randomBytes(32));
+}
+
+export async function startTestBroker(spec: string, extra: Partial<StartOptions> = {}): Promise<RunningBroker> {
+  return startBroker({ dbSpec: spec, kek: extra.kek ?? testKek(), bootstrapSecret: BOOTSTRAP, ratePerSecond: 10_000, rateBurst: 10_000, ...extra });
+}
+
+export interface TestModel {
+  readonly files: { path: string; file: Uint8Array; header: Uint8Array }[];
+  readonly masterKey: MasterKey;
+  readonly signingSeed: Uint8Array;
+}
+
+export function headerOf(file: Uint8Array): Uint8Array {
+  const n = readHeaderLength(file.subarray(0, PREFIX_BYTES), file.length);
+  return file.slice(0, PREFIX_BYTES + n);
+}
+
+/** A small encrypted two-shard model, with a release policy in the `remote` field. */
+export function makeModel(opts: { remote?: string } = {}): TestModel {
+  const masterKey: MasterKey = { alg: 'aes256gcm', kid: 'prod-enc-1', key: randomBytes(32) };
+  const signingSeed = randomBytes(32);
+  const signingKey = signingKeyFromSeed(signingSeed, { kid: 'prod-sign-1' });
+  const files = ['model-00001-of-00002.safetensors', 'model-00002-of-00002.safetensors'].map((path, i) => {
+    const tensors = [
+      { name: `layer${i}.weight`, dtype: 'F32' as const, shape: [4, 4], data: randomBytes(64) },
+      { name: `layer${i}.bias`, dtype: 'F32' as const, shape: [4], data: randomBytes(16) },
+    ];
+    const { bytes } = encodeModel(tensors, { masterKey, signingKey, version: 2, chunkSize: 32, ...(opts.remote === undefined ? {} : { policy: { remote: opts.remote } }) });
+    return { path, file: bytes, header: headerOf(bytes) };
+  });
+  return { files, masterKey, signingSeed };
+}
+
+export interface Scenario {
+  readonly broker: RunningBroker;
+  readonly producer: { device: Device; client: BrokerClient; identityId: string };
+  readonly brokerSignPub: Uint8Array;
+  readonly brokerBoxPub: Uint8Array;
+}
+
+export async function enrollProducer(broker: RunningBroker, now?: () => number): Promise<Scenario> {
+  const device = newDevice();
+  const client = clientFor(broker.url, device, now);
+  const info = await client.info();
+  const e = await client.enroll({ name: 'Producer One', role: 'producer', label: 'laptop', boxPub: device.box.publicKey, bootstrap: BOOTSTRAP });
+  const b = (s: string): Uint8Array => Buffer.from(s, 'base64url');
+  return { broker, producer: { device, client, identityId: e.identityId }, brokerSignPub: new Uint8Array(b(info.signPubB64u)), brokerBoxPub: new Uint8Array(b(info.boxPubB64u)) };
+}
+
+export async function publish(s: Scenario, modelId: string, model: TestModel, extra: { mode?: 'open' | 'approval'; policy?: string; durationDays?: number; deviceLimit?: number; graceDays?: number } = {}): Promise<void> {
+  await s.producer.client.publish({
+    modelId, name: `Model ${modelId}`, mode: extra.mode ?? 'open', durationDays: extra.durationDays ?? 30, deviceLimit: extra.deviceLimit ?? 2, graceDays: extra.graceDays ?? 3,
+    ...(extra.policy === undefined ? {} : { policy: extra.policy }),
+    files: model.files.map((f) => ({ path: f.path, header: f.header })),
+    masterKey: { alg: 'aes256gcm', kid: model.masterKey.kid, key: model.masterKey.key }, signingSeed: model.signingSeed, brokerBoxPub: s.brokerBoxPub,
+  });
+}
+
+export async function enrollSubscriber(url: string, name: string, now?: () => number): Promise<{ device: Device; client: BrokerClient; identityId: string }> {
+  const device = newDevice();
+  const client = clientFor(url, device, now);
+  const e = await client.enroll({ name, role: 'subscriber', label: 'workstation', boxPub: device.box.publicKey });
+  return { device, client, identityId: e.identityId };
+}
+
+export function headersMap(model: TestModel): Map<string, Uint8Array> {
+  return new Map(model.files.map((f) => [f.path, f.header]));
+}
