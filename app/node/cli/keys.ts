@@ -1,0 +1,468 @@
+/**
+ * `model-vault keys …` and `model-vault audit …` (issue 5). Every key command is written to the audit log
+ * (MODEL_VAULT_AUDIT_LOG), including failures; nothing secret is ever printed or logged: keys are shown by kid and
+ * fingerprint, plaintext export goes only to a 0600 file named with --out, after a warning.
+ *
+ * Stores: `--store keychain` (default, or MODEL_VAULT_STORE) or `--store file` (the encrypted file keystore at
+ * --keystore or MODEL_VAULT_KEYSTORE). Passphrases: --passphrase-file <file> or MODEL_VAULT_PASSPHRASE, else a
+ * prompt on a terminal; backups use --backup-passphrase-file or MODEL_VAULT_BACKUP_PASSPHRASE.
+ */
+import { promises as fs } from 'node:fs';
+import { userInfo } from 'node:os';
+import { createInterface } from 'node:readline';
+import { Writable } from 'node:stream';
+import { AppError, isAppError } from '../../errors.ts';
+import { exportBackup, exportPlaintext, importBackup, isBackupText, PLAINTEXT_EXPORT_WARNING } from '../../keys/backup.ts';
+import { parseJwkOrSet, serializeJwk, serializeJwkSet } from '../../keys/jwk.ts';
+import {
+  assertValidKid,
+  describeKey,
+  fingerprintOf,
+  formatFingerprint,
+  generateKid,
+  generateMasterKey,
+  generateSigningKey,
+  type KeyMaterial,
+  MASTER_ALGS,
+  type MasterAlg,
+  publicHalf,
+  withKid,
+} from '../../keys/key.ts';
+import type { KeyStore, StoredKeyInfo } from '../../keys/keystore.ts';
+import { DEFAULT_SCRYPT, type ScryptParams } from '../../keys/passphrase-envelope.ts';
+import { evaluateSigner, findByFingerprintOrKid, parseScope, publicKeyOf, scopeToString, trustSigner, untrustSigner } from '../../keys/trust.ts';
+import { AuditLog, readAuditLogText } from '../audit/log.ts';
+import type { AuditDetailValue, AuditResult } from '../audit/entry.ts';
+import { parseEntry } from '../audit/entry.ts';
+import { splitLines, verifyAuditLog } from '../audit/verify.ts';
+import { writeFileAtomic } from '../keys/atomic-write.ts';
+import { FileKeyStore } from '../keys/file-keystore.ts';
+import { KeychainKeyStore } from '../keys/keychain-keystore.ts';
+import { auditLogPath, keystorePath, trustStorePath } from '../keys/paths.ts';
+import { loadTrustStore, updateTrustStore } from '../keys/trust-file.ts';
+import { type CliCommand, type CliIo, EXIT, type ParsedArgs } from './types.ts';
+
+const PROGRAM = 'model-vault';
+
+// ---------------------------------------------------------------------------------------------------------------
+// helpers
+
+function usage(u: string, problem: string): AppError {
+  return new AppError('VALIDATION', `usage: ${PROGRAM} ${u} (${problem})`);
+}
+
+function flag(args: ParsedArgs, name: string): string | undefined {
+  const v = args.flags[name];
+  return typeof v === 'string' ? v : undefined;
+}
+
+function bool(args: ParsedArgs, name: string): boolean {
+  return args.flags[name] !== undefined;
+}
+
+/** Boolean flags the shared parser does not know consume the next word: give that word back as a positional. */
+function positionalsWith(args: ParsedArgs, ...boolFlags: string[]): string[] {
+  const extra = boolFlags.map((f) => flag(args, f)).filter((v): v is string => v !== undefined);
+  return [...args.positionals, ...extra];
+}
+
+function actorOf(io: CliIo): string {
+  const explicit = io.env.MODEL_VAULT_ACTOR;
+  if (explicit !== undefined && explicit !== '') return explicit.slice(0, 200);
+  try {
+    return userInfo().username || 'unknown';
+  } catch {
+    return 'unknown';
+  }
+}
+
+function scryptParams(io: CliIo): ScryptParams {
+  const log = io.env.MODEL_VAULT_SCRYPT_LOG_N;
+  if (log === undefined || log === '') return DEFAULT_SCRYPT;
+  const n = Number(log);
+  if (!Number.isInteger(n) || n < 10 || n > 20) throw new AppError('VALIDATION', 'MODEL_VAULT_SCRYPT_LOG_N must be an integer from 10 to 20.');
+  return { ...DEFAULT_SCRYPT, N: 2 ** n };
+}
+
+async function promptHidden(io: CliIo, prompt: string): Promise<string> {
+  const muted = new Writable({ write: (_c: unknown, _e: unknown, cb: () => void) => cb() });
+  process.stderr.write(prompt);
+  const rl = createInterface({ input: process.stdin, output: muted, terminal: true });
+  try {
+    return await new Promise<string>((resolve) => rl.question('', resolve));
+  } finally {
+    rl.close();
+    io.err('');
+  }
+}
+
+async function readSecretFile(path: string, what: string): Promise<string> {
+  try {
+    return (await fs.readFile(path, 'utf8')).replace(/\r?\n$/, '');
+  } catch (e) {
+    throw new AppError('IO_ERROR', `Could not read the ${what} file ${path} (${(e as NodeJS.ErrnoException).code ?? 'error'}).`, { cause: e });
+  }
+}
+
+async function passphrase(args: ParsedArgs, io: CliIo, kind: 'keystore' | 'backup', confirm: boolean): Promise<string | undefined> {
+  const fileFlag = kind === 'keystore' ? 'passphrase-file' : 'backup-passphrase-file';
+  const envName = kind === 'keystore' ? 'MODEL_VAULT_PASSPHRASE' : 'MODEL_VAULT_BACKUP_PASSPHRASE';
+  const file = flag(args, fileFlag);
+  if (file !== undefined) return readSecretFile(file, `${kind} passphrase`);
+  const env = io.env[envName];
+  if (env !== undefined && env !== '') return env;
+  if (!io.isTty || !process.stdin.isTTY) return undefined;
+  const first = await promptHidden(io, `${kind === 'keystore' ? 'Keystore' : 'Backup'} passphrase: `);
+  if (confirm && (await promptHidden(io, 'Repeat the passphrase: ')) !== first) throw new AppError('VALIDATION', 'The passphrases do not match. Try again.');
+  return first;
+}
+
+async function requirePassphrase(args: ParsedArgs, io: CliIo, kind: 'keystore' | 'backup', confirm: boolean): Promise<string> {
+  const p = await passphrase(args, io, kind, confirm);
+  if (p === undefined) {
+    throw new AppError(
+      kind === 'keystore' ? 'KEYSTORE_LOCKED' : 'VALIDATION',
+      kind === 'keystore'
+        ? 'The keystore file needs its passphrase: pass --passphrase-file <file> or set MODEL_VAULT_PASSPHRASE (or run in a terminal to be asked).'
+        : 'A backup needs a passphrase: pass --backup-passphrase-file <file> or set MODEL_VAULT_BACKUP_PASSPHRASE (or run in a terminal to be asked).',
+    );
+  }
+  return p;
+}
+
+type StoreNeed = 'list' | 'read' | 'write';
+
+async function openStore(args: ParsedArgs, io: CliIo, need: StoreNeed): Promise<KeyStore> {
+  const kind = flag(args, 'store') ?? io.env.MODEL_VAULT_STORE ?? 'keychain';
+  if (kind === 'keychain') return KeychainKeyStore.open();
+  if (kind !== 'file') throw new AppError('VALIDATION', 'usage: --store must be "keychain" or "file".');
+  const path = flag(args, 'keystore') ?? keystorePath(io.env);
+  if (need === 'list') {
+    const pw = await passphrase(args, io, 'keystore', false);
+    return FileKeyStore.open(path, pw === undefined ? {} : { passphrase: pw });
+  }
+  const pw = await requirePassphrase(args, io, 'keystore', false);
+  if (need === 'write') return FileKeyStore.openOrCreate(path, pw, { params: scryptParams(io) });
+  return FileKeyStore.open(path, { passphrase: pw });
+}
+
+function print(io: CliIo, json: Record<string, unknown>, human: string): void {
+  io.out(io.json ? JSON.stringify({ ok: true, ...json }) : human);
+}
+
+function infoLine(k: StoredKeyInfo): string {
+  const flags = [k.kind === 'signing' && k.verifyOnly ? 'verify-only' : undefined, k.meta.label === undefined ? undefined : `"${k.meta.label}"`].filter((x) => x !== undefined).join(' ');
+  return `${k.kid.padEnd(28)} ${k.kind.padEnd(8)} ${k.alg.padEnd(17)} ${formatFingerprint(k.fingerprint)}${flags === '' ? '' : '  ' + flags}`;
+}
+
+function safeInfo(k: StoredKeyInfo): Record<string, unknown> {
+  return { kid: k.kid, kind: k.kind, alg: k.alg, fingerprint: k.fingerprint, verifyOnly: k.verifyOnly, createdAt: k.meta.createdAt, origin: k.meta.origin, ...(k.meta.label === undefined ? {} : { label: k.meta.label }) };
+}
+
+interface AuditOutcome {
+  readonly object?: string;
+  readonly details?: Record<string, AuditDetailValue>;
+  readonly exit?: number;
+}
+
+/** Runs a command body and logs it (ok, or failed/denied with the error code) to the audit log. */
+async function audited(io: CliIo, action: string, object: string, body: () => Promise<AuditOutcome>): Promise<number> {
+  const log = new AuditLog(auditLogPath(io.env));
+  const actor = actorOf(io);
+  let outcome: AuditOutcome;
+  try {
+    outcome = await body();
+  } catch (e) {
+    const code = isAppError(e) ? e.code : 'INTERNAL';
+    const result: AuditResult = code === 'PASSPHRASE_WRONG' || code === 'KEYSTORE_LOCKED' || code === 'AUTH_FAILED' ? 'denied' : 'failed';
+    await log.append({ actor, action, object: object || '-', result, details: { code } }).catch(() => io.err(`warning: could not write the audit log ${log.path}`));
+    throw e;
+  }
+  await log.append({ actor, action, object: outcome.object ?? (object || '-'), result: 'ok', ...(outcome.details === undefined ? {} : { details: outcome.details }) });
+  return outcome.exit ?? EXIT.OK;
+}
+
+function keyDetails(key: KeyMaterial, store: KeyStore): Record<string, AuditDetailValue> {
+  return { keyFingerprint: fingerprintOf(key), alg: key.alg, keyKind: key.kind, keyStore: store.info.kind };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// keys new | list | show | delete
+
+const NEW_USAGE = 'keys new [--alg aes256gcm|aes128gcm|chacha20poly1305|ed25519] [--kid <kid>] [--label <text>] [--store keychain|file] [--json]';
+
+const keysNew: CliCommand = {
+  words: ['keys', 'new'],
+  summary: 'create a master key or an Ed25519 signing key in the keychain or the file keystore',
+  usage: NEW_USAGE,
+  help: 'Prints the kid and fingerprint, never the key. --store file keeps keys in an encrypted file (for machines without a keychain).',
+  run: (args, io) =>
+    audited(io, 'keys.new', flag(args, 'kid') ?? '', async () => {
+      const alg = flag(args, 'alg') ?? 'aes256gcm';
+      const kid = flag(args, 'kid');
+      if (kid !== undefined) assertValidKid(kid);
+      if (alg !== 'ed25519' && !(MASTER_ALGS as readonly string[]).includes(alg)) throw usage(NEW_USAGE, `unknown --alg ${alg.slice(0, 40)}`);
+      const key = alg === 'ed25519' ? generateSigningKey(kid === undefined ? {} : { kid }) : generateMasterKey(alg as MasterAlg, kid === undefined ? {} : { kid });
+      const store = await openStore(args, io, 'write');
+      const label = flag(args, 'label');
+      await store.put({ key, meta: { createdAt: new Date().toISOString(), origin: 'generated', ...(label === undefined ? {} : { label }) } });
+      const info = describeKey(key);
+      print(io, { key: { ...info, store: store.info.kind, location: store.info.location } }, `created ${info.kind} key ${info.kid ?? ''} (${info.alg}) in ${store.info.location}\nfingerprint ${formatFingerprint(info.fingerprint)}`);
+      return { object: info.kid ?? '-', details: keyDetails(key, store) };
+    }),
+};
+
+const keysList: CliCommand = {
+  words: ['keys', 'list'],
+  summary: 'list keys (kid, kind, alg, fingerprint), never key bytes',
+  usage: 'keys list [--store keychain|file] [--json]',
+  run: (args, io) =>
+    audited(io, 'keys.list', '-', async () => {
+      const store = await openStore(args, io, 'list');
+      const keys = await store.list();
+      print(io, { store: store.info.kind, location: store.info.location, keys: keys.map(safeInfo) }, keys.length === 0 ? `no keys in ${store.info.location}` : [`keys in ${store.info.location}:`, ...keys.map(infoLine)].join('\n'));
+      return { details: { keyCount: keys.length, keyStore: store.info.kind } };
+    }),
+};
+
+const keysShow: CliCommand = {
+  words: ['keys', 'show'],
+  summary: 'show one key: kind, alg, fingerprint, metadata, and the public key of a signing key',
+  usage: 'keys show <kid> [--store keychain|file] [--json]',
+  run: (args, io) => {
+    const kid = args.positionals[0];
+    return audited(io, 'keys.show', kid ?? '', async () => {
+      if (kid === undefined) throw usage('keys show <kid>', 'missing kid');
+      const store = await openStore(args, io, 'list');
+      const info = (await store.list()).find((k) => k.kid === kid);
+      if (info === undefined) throw new AppError('KEY_NOT_FOUND', `No key "${kid}" in ${store.info.location}. Run "${PROGRAM} keys list".`);
+      let publicJwk: string | undefined;
+      if (info.kind === 'signing' && (store.info.kind !== 'file' || (store as FileKeyStore).unlocked)) {
+        const stored = await store.get(kid);
+        if (stored?.key.kind === 'signing') publicJwk = serializeJwk(publicHalf(stored.key), { includeSecret: false });
+      }
+      const lines = [infoLine(info), `created ${info.meta.createdAt} (${info.meta.origin})`, ...(publicJwk === undefined ? [] : [`public JWK: ${publicJwk}`])];
+      print(io, { key: safeInfo(info), ...(publicJwk === undefined ? {} : { publicJwk: JSON.parse(publicJwk) as unknown }) }, lines.join('\n'));
+      return { details: { keyFingerprint: info.fingerprint } };
+    });
+  },
+};
+
+const keysDelete: CliCommand = {
+  words: ['keys', 'delete'],
+  summary: 'delete a key from the store (asks for --yes; export a backup first)',
+  usage: 'keys delete <kid> --yes [--store keychain|file] [--json]',
+  run: (args, io) => {
+    const kid = args.positionals[0];
+    return audited(io, 'keys.delete', kid ?? '', async () => {
+      if (kid === undefined) throw usage('keys delete <kid> --yes', 'missing kid');
+      if (!bool(args, 'yes')) throw usage('keys delete <kid> --yes', 'deleting a key is permanent: confirm with --yes');
+      const store = await openStore(args, io, 'read');
+      const stored = await store.get(kid);
+      if (stored === undefined) throw new AppError('KEY_NOT_FOUND', `No key "${kid}" in ${store.info.location}.`);
+      await store.delete(kid);
+      print(io, { deleted: kid, fingerprint: fingerprintOf(stored.key) }, `deleted ${kid} (${formatFingerprint(fingerprintOf(stored.key))}) from ${store.info.location}`);
+      return { details: keyDetails(stored.key, store) };
+    });
+  },
+};
+
+// ---------------------------------------------------------------------------------------------------------------
+// keys export | import
+
+const EXPORT_USAGE = 'keys export <kid>... [--out <file>] [--public | --plaintext --out <file>] [--store keychain|file] [--json]';
+
+const keysExport: CliCommand = {
+  words: ['keys', 'export'],
+  summary: 'export keys: a passphrase-encrypted backup (default), public keys (--public), or plaintext to a file (--plaintext, with a warning)',
+  usage: EXPORT_USAGE,
+  help: 'The backup is encrypted with scrypt + XChaCha20-Poly1305 under a passphrase (--backup-passphrase-file or MODEL_VAULT_BACKUP_PASSPHRASE). --plaintext writes the keys unencrypted, only to a file (mode 0600), never to the terminal.',
+  run: (args, io) => {
+    const kids = positionalsWith(args, 'public');
+    return audited(io, 'keys.export', kids.join(',').slice(0, 500), async () => {
+      if (kids.length === 0) throw usage(EXPORT_USAGE, 'name at least one kid');
+      const out = flag(args, 'out');
+      const mode = bool(args, 'public') ? 'public' : bool(args, 'plaintext') ? 'plaintext' : 'backup';
+      const store = await openStore(args, io, mode === 'public' ? 'read' : 'read');
+      const keys: KeyMaterial[] = [];
+      for (const kid of kids) {
+        const s = await store.get(kid);
+        if (s === undefined) throw new AppError('KEY_NOT_FOUND', `No key "${kid}" in ${store.info.location}.`);
+        keys.push(s.key);
+      }
+      let text: string;
+      if (mode === 'public') {
+        if (keys.some((k) => k.kind !== 'signing')) throw new AppError('VALIDATION', 'Master keys have no public part: --public exports signing keys only.');
+        text = serializeJwkSet(keys.map((k) => (k.kind === 'signing' ? publicHalf(k) : k)), { includeSecret: false });
+      } else if (mode === 'plaintext') {
+        if (out === undefined) throw usage(EXPORT_USAGE, '--plaintext writes only to a file: add --out <file>');
+        io.err(PLAINTEXT_EXPORT_WARNING);
+        text = exportPlaintext(keys, { iUnderstandThisIsPlaintext: true }) + '\n';
+      } else {
+        const pw = await requirePassphrase(args, io, 'backup', true);
+        text = await exportBackup(keys, pw, { params: scryptParams(io) });
+      }
+      if (out !== undefined) await writeFileAtomic(out, text, { mode: 0o600 });
+      const summary = keys.map((k) => ({ kid: k.kid, kind: k.kind, alg: k.alg, fingerprint: fingerprintOf(k) }));
+      if (out === undefined) {
+        // backup (encrypted) or public keys only: safe to print
+        if (io.json) io.out(JSON.stringify({ ok: true, format: mode, keys: summary, document: JSON.parse(text) as unknown }));
+        else io.out(text.trimEnd());
+      } else {
+        print(io, { format: mode, out, keys: summary }, `exported ${keys.length} key(s) as ${mode === 'backup' ? 'an encrypted backup' : mode} to ${out}`);
+      }
+      return { object: kids.join(',').slice(0, 500), details: { format: mode, keyCount: keys.length, keyStore: store.info.kind } };
+    });
+  },
+};
+
+const IMPORT_USAGE = 'keys import <file> [--kid <kid>] [--label <text>] [--force] [--store keychain|file] [--json]';
+
+const keysImport: CliCommand = {
+  words: ['keys', 'import'],
+  summary: 'import keys from a backup, a JWK or a JWK Set (CryptoTensors dialect or RFC 7517/8037)',
+  usage: IMPORT_USAGE,
+  run: (args, io) => {
+    const file = args.positionals[0];
+    return audited(io, 'keys.import', file ?? '', async () => {
+      if (file === undefined) throw usage(IMPORT_USAGE, 'missing file');
+      let text: string;
+      try {
+        text = await fs.readFile(file, 'utf8');
+      } catch (e) {
+        throw new AppError('IO_ERROR', `Could not read ${file} (${(e as NodeJS.ErrnoException).code ?? 'error'}).`, { cause: e });
+      }
+      let keys = isBackupText(text) ? await importBackup(text, await requirePassphrase(args, io, 'backup', false)) : parseJwkOrSet(text, { where: file });
+      const kid = flag(args, 'kid');
+      if (kid !== undefined) {
+        if (keys.length !== 1) throw usage(IMPORT_USAGE, '--kid only applies to a file with one key');
+        keys = [withKid(keys[0] as KeyMaterial, kid)];
+      }
+      keys = keys.map((k) => (k.kid === undefined ? withKid(k, generateKid(k.kind, fingerprintOf(k))) : k));
+      for (const k of keys) assertValidKid(k.kid as string);
+      const store = await openStore(args, io, 'write');
+      const label = flag(args, 'label');
+      for (const k of keys) await store.put({ key: k, meta: { createdAt: new Date().toISOString(), origin: 'imported', ...(label === undefined ? {} : { label }) } }, { overwrite: bool(args, 'force') });
+      const infos = keys.map(describeKey);
+      print(io, { imported: infos, store: store.info.kind }, infos.map((i) => `imported ${i.kind} key ${i.kid ?? ''} (${i.alg}) ${formatFingerprint(i.fingerprint)}`).join('\n'));
+      return { object: infos.map((i) => i.kid).join(',').slice(0, 500), details: { keyCount: keys.length, keyStore: store.info.kind } };
+    });
+  },
+};
+
+// ---------------------------------------------------------------------------------------------------------------
+// keys trust | untrust
+
+const TRUST_USAGE = 'keys trust [<kid>|<public-jwk-file>|<fingerprint>] [--scope any|producer:<id>|model:<id>] [--note <text>] [--json]';
+
+async function signerPublicKey(args: ParsedArgs, io: CliIo, ref: string): Promise<{ publicKey: Uint8Array; kid?: string }> {
+  const trust = await loadTrustStore(trustStorePath(io.env));
+  const known = findByFingerprintOrKid(trust, ref)[0];
+  if (known !== undefined) return { publicKey: publicKeyOf(known), ...(known.kid === undefined ? {} : { kid: known.kid }) };
+  const isFile = await fs.stat(ref).then(
+    (s) => s.isFile(),
+    () => false,
+  );
+  if (isFile) {
+    const keys = parseJwkOrSet(await fs.readFile(ref, 'utf8'), { where: ref }).filter((k) => k.kind === 'signing');
+    if (keys.length !== 1) throw new AppError('VALIDATION', `${ref} must hold exactly one Ed25519 public key.`);
+    const k = keys[0] as KeyMaterial & { kind: 'signing' };
+    return { publicKey: k.publicKey, ...(k.kid === undefined ? {} : { kid: k.kid }) };
+  }
+  const store = await openStore(args, io, 'read');
+  const s = await store.get(ref);
+  if (s === undefined || s.key.kind !== 'signing') throw new AppError('KEY_NOT_FOUND', `"${ref}" is not a signing key in ${store.info.location}, a known fingerprint, or a public JWK file.`);
+  return { publicKey: s.key.publicKey, kid: ref };
+}
+
+function trustCommand(trusted: boolean): CliCommand {
+  const words = trusted ? 'trust' : 'untrust';
+  return {
+    words: ['keys', words],
+    summary: trusted ? 'pin a signer public key as trusted (per producer or model); without arguments, list the trust store' : 'mark a signer as known but untrusted in a scope',
+    usage: trusted ? TRUST_USAGE : 'keys untrust <kid>|<public-jwk-file>|<fingerprint> [--scope any|producer:<id>|model:<id>] [--json]',
+    run: (args, io) => {
+      const ref = args.positionals[0];
+      const path = trustStorePath(io.env);
+      return audited(io, `keys.${words}`, ref ?? '-', async (): Promise<AuditOutcome> => {
+        if (ref === undefined) {
+          if (!trusted) throw usage('keys untrust <kid|file|fingerprint>', 'missing signer');
+          const t = await loadTrustStore(path);
+          const rows = t.entries.map((e) => ({ fingerprint: e.fingerprint, kid: e.kid, scope: scopeToString(e.scope), trusted: e.trusted, updatedAt: e.updatedAt, note: e.note }));
+          print(io, { trustStore: path, entries: rows }, rows.length === 0 ? `no signers in ${path}` : rows.map((r) => `${r.trusted ? 'trusted  ' : 'untrusted'} ${r.scope.padEnd(24)} ${formatFingerprint(r.fingerprint)} ${r.kid ?? ''}`).join('\n'));
+          return { details: { keyCount: rows.length } };
+        }
+        const scope = parseScope(flag(args, 'scope') ?? 'any');
+        const { publicKey, kid } = await signerPublicKey(args, io, ref);
+        const note = flag(args, 'note');
+        const opts = { ...(kid === undefined ? {} : { kid }), ...(note === undefined ? {} : { note }) };
+        const next = await updateTrustStore(path, (t) => (trusted ? trustSigner(t, publicKey, scope, opts) : untrustSigner(t, publicKey, scope, opts)));
+        const ctx = scope.kind === 'any' ? {} : scope.kind === 'producer' ? { producer: scope.id } : { model: scope.id };
+        const verdict = evaluateSigner(next, publicKey, ctx);
+        print(io, { fingerprint: verdict.fingerprint, kid, scope: scopeToString(scope), status: verdict.status }, `${formatFingerprint(verdict.fingerprint)} is now ${verdict.status} for ${scopeToString(scope)}`);
+        return { object: kid ?? verdict.fingerprint, details: { keyFingerprint: verdict.fingerprint, scope: scopeToString(scope), status: verdict.status } };
+      });
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// audit show | verify
+
+const auditShow: CliCommand = {
+  words: ['audit', 'show'],
+  summary: 'show the audit log (most recent last)',
+  usage: 'audit show [--limit <n>] [--json]',
+  run: async (args, io) => {
+    const path = auditLogPath(io.env);
+    const limit = Number(flag(args, 'limit') ?? '50');
+    if (!Number.isInteger(limit) || limit < 1) throw usage('audit show [--limit <n>]', '--limit must be a positive integer');
+    const lines = splitLines(await readAuditLogText(path));
+    const entries = lines.slice(-limit).map((l) => parseEntry(l) ?? { malformed: true });
+    if (io.json) io.out(JSON.stringify({ ok: true, log: path, total: lines.length, entries }));
+    else {
+      io.out(
+        entries.length === 0
+          ? `the audit log ${path} is empty`
+          : entries.map((e) => ('seq' in e ? `${String(e.seq).padStart(6)} ${e.time} ${e.actor} ${e.action} ${e.object} ${e.result}${e.details === undefined ? '' : ' ' + JSON.stringify(e.details)}` : '     ? (malformed entry)')).join('\n'),
+      );
+    }
+    return EXIT.OK;
+  },
+};
+
+const AUDIT_VERIFY_USAGE = 'audit verify [--head <seq>:<hash>] [--trusted-signer <fingerprint>]... [--json]';
+
+const auditVerify: CliCommand = {
+  words: ['audit', 'verify'],
+  summary: 'check the audit log: edits, deletions, insertions, reordering, checkpoint signatures (exit 3 on failure)',
+  usage: AUDIT_VERIFY_USAGE,
+  run: async (args, io) => {
+    const path = auditLogPath(io.env);
+    const headText = flag(args, 'head');
+    let expectedHead: { seq: number; hash: string } | undefined;
+    if (headText !== undefined) {
+      const m = /^(\d+):([0-9a-f]{64})$/.exec(headText);
+      if (m === null) throw usage(AUDIT_VERIFY_USAGE, '--head is <seq>:<64 hex digits>');
+      expectedHead = { seq: Number(m[1]), hash: m[2] as string };
+    }
+    const signers = (args.all['trusted-signer'] ?? []).filter((v): v is string => typeof v === 'string');
+    const report = verifyAuditLog(await readAuditLogText(path), {
+      ...(expectedHead === undefined ? {} : { expectedHead }),
+      ...(signers.length === 0 ? {} : { isTrustedSigner: (pk: Uint8Array) => signers.includes(fingerprintOf({ kind: 'signing', alg: 'ed25519', algSpelling: 'ed25519', publicKey: pk })) }),
+    });
+    if (io.json) io.out(JSON.stringify({ log: path, ...report }));
+    else {
+      const head = report.head === undefined ? 'empty' : `head seq ${report.head.seq} ${report.head.hash}`;
+      io.out(
+        [
+          `${report.ok ? 'OK' : 'TAMPERED'}: ${report.entries} entries, ${report.checkpoints} valid checkpoint(s), ${report.unsignedTail} entr${report.unsignedTail === 1 ? 'y' : 'ies'} after the last checkpoint; ${head}`,
+          ...report.problems.map((p) => `  entry ${p.entry}: [${p.kind}] ${p.message}`),
+        ].join('\n'),
+      );
+    }
+    return report.ok ? EXIT.OK : EXIT.VERIFY_FAILED;
+  },
+};
+
+export const commands: CliCommand[] = [keysNew, keysList, keysShow, keysExport, keysImport, keysDelete, trustCommand(true), trustCommand(false), auditShow, auditVerify];
