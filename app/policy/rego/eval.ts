@@ -63,6 +63,9 @@ const EMPTY_ENV_NAMES = new Set(['data', 'input']);
 
 class StopSignal {}
 
+/** OPA builtins this engine does not implement: calling one is a clear error naming it. */
+const UNSUPPORTED_BUILTINS = ['crypto.x509.', 'crypto.parse_private_keys', 'yaml.', 'providers.aws.sign_req', 'regex.globs_match', 'rego.metadata.', 'rego.parse_module', 'json.verify_schema', 'json.match_schema', 'strings.render_template_', 'net.cidr_overlap', 'cast_'];
+
 const MULTI: unique symbol = Symbol('multi');
 
 export class Evaluator {
@@ -899,9 +902,8 @@ export class Evaluator {
     if (userArity !== undefined) arity = userArity;
     else if (bi !== undefined) arity = bi.arity;
     else if (mockValue !== undefined) arity = t.args.length;
-    else if (name.startsWith('data.')) {
-      // a call into a non-function rule path
-      throw new RegoError('rego_type_error', `undefined function ${name}`, t.loc);
+    else if (UNSUPPORTED_BUILTINS.some((p) => name === p || (p.endsWith('.') && name.startsWith(p)))) {
+      throw new RegoError('rego_unsupported_error', `builtin ${name} is not supported by Model Vault's Rego engine`, t.loc);
     } else throw new RegoError('rego_type_error', `undefined function ${name}`, t.loc);
     const origBi = BUILTINS.get(t.op);
     if (mockValue !== undefined && origBi !== undefined) arity = origBi.arity;

@@ -18,7 +18,19 @@ export interface Token {
   readonly ws: boolean;
 }
 
-const PUNCT3 = new Set<string>([]);
+const NUMBER_RE = /(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?/y;
+
+function isIdentStart(c: number): boolean {
+  return (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === 95;
+}
+
+function isIdentPart(c: number): boolean {
+  return isIdentStart(c) || isDigit(c);
+}
+
+function isDigit(c: number): boolean {
+  return c >= 48 && c <= 57;
+}
 const PUNCT2 = new Set([':=', '==', '!=', '<=', '>=']);
 const PUNCT1 = new Set(['.', ',', ';', ':', '[', ']', '{', '}', '(', ')', '=', '<', '>', '+', '-', '*', '/', '%', '&', '|']);
 
@@ -47,7 +59,7 @@ class Lexer {
 
   private advance(n = 1): void {
     for (let i = 0; i < n; i++) {
-      if (this.src[this.pos] === '\n') {
+      if (this.src.charCodeAt(this.pos) === 10) {
         this.row++;
         this.col = 1;
       } else this.col++;
@@ -78,13 +90,18 @@ class Lexer {
     const c = this.src[this.pos];
     const base = { row, col, nl, ws };
     if (c === undefined) return { kind: 'eof', text: '', ...base };
-    if (/[A-Za-z_]/.test(c)) {
+    const cc = c.charCodeAt(0);
+    if (isIdentStart(cc)) {
       const start = this.pos;
-      while (this.pos < this.src.length && /[A-Za-z0-9_]/.test(this.src[this.pos] ?? '')) this.advance();
-      return { kind: 'ident', text: this.src.slice(start, this.pos), ...base };
+      let end = start + 1;
+      while (end < this.src.length && isIdentPart(this.src.charCodeAt(end))) end++;
+      this.col += end - start;
+      this.pos = end;
+      return { kind: 'ident', text: this.src.slice(start, end), ...base };
     }
-    if (/[0-9]/.test(c) || (c === '.' && /[0-9]/.test(this.src[this.pos + 1] ?? ''))) {
-      const m = /^(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?/.exec(this.src.slice(this.pos, this.pos + 400));
+    if (isDigit(cc) || (c === '.' && isDigit(this.src.charCodeAt(this.pos + 1)))) {
+      NUMBER_RE.lastIndex = this.pos;
+      const m = NUMBER_RE.exec(this.src);
       const text = m?.[0] ?? c;
       if (/^0\d/.test(text)) throw this.err('expected number, leading zeros are not allowed');
       this.advance(text.length);
@@ -106,13 +123,9 @@ class Lexer {
     if (c === '$' && (this.src[this.pos + 1] === '"' || this.src[this.pos + 1] === '`')) {
       return this.readTemplate(base);
     }
-    const three = this.src.slice(this.pos, this.pos + 3);
-    if (PUNCT3.has(three)) {
-      this.advance(3);
-      return { kind: 'punct', text: three, ...base };
-    }
-    const two = this.src.slice(this.pos, this.pos + 2);
-    if (PUNCT2.has(two)) {
+    const n1 = this.src[this.pos + 1];
+    const two = n1 === '=' ? c + n1 : '';
+    if (two !== '' && PUNCT2.has(two)) {
       this.advance(2);
       return { kind: 'punct', text: two, ...base };
     }

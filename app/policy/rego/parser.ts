@@ -4,6 +4,8 @@ import { RegoError, type Location } from './errors.ts';
 import { lex, type Token } from './lexer.ts';
 import { Num } from './number.ts';
 
+const LEVEL_OPS: readonly Record<string, string>[] = [{ '==': 'equal', '!=': 'neq', '<': 'lt', '<=': 'lte', '>': 'gt', '>=': 'gte' }, { '|': 'or' }, { '&': 'and' }, { '+': 'plus', '-': 'minus' }, { '*': 'mul', '/': 'div', '%': 'rem' }];
+
 const KEYWORDS = new Set(['package', 'import', 'as', 'default', 'else', 'not', 'some', 'every', 'in', 'with', 'if', 'contains', 'true', 'false', 'null']);
 
 let wildcardCounter = 0;
@@ -22,6 +24,14 @@ export function parseTermText(src: string, file = 'input'): Term {
   const p = new Parser(lex(src, file), file);
   const t = p.termOnly();
   return t;
+}
+
+/** Appends collected path terms to a term (making it a ref) and empties the list. */
+function withPath(cur: Term, path: Term[]): Term {
+  if (path.length === 0) return cur;
+  const out: Term = cur.type === 'ref' ? { type: 'ref', head: cur.head, path: [...cur.path, ...path], loc: cur.loc } : { type: 'ref', head: cur, path: [...path], loc: cur.loc };
+  path.length = 0;
+  return out;
 }
 
 class Parser {
@@ -482,36 +492,25 @@ class Parser {
     return lhs;
   }
 
-  private binary(next: () => Term, ops: Record<string, string>): Term {
-    let lhs = next();
+  /** Binary operators by precedence level (0 = relational … 4 = factor). */
+  private level(lv: number): Term {
+    if (lv > 4) return this.unary();
+    if (lv === 1 && this.noOr[this.noOr.length - 1] === true) return this.level(2);
+    const ops = LEVEL_OPS[lv] as Record<string, string>;
+    let lhs = this.level(lv + 1);
     for (;;) {
       const t = this.t;
-      if (t.kind !== 'punct' || ops[t.text] === undefined || this.breakHere()) return lhs;
+      if (t.kind !== 'punct') return lhs;
+      const op = ops[t.text];
+      if (op === undefined || this.breakHere()) return lhs;
       this.i++;
-      const rhs = next();
-      lhs = { type: 'call', op: ops[t.text] ?? '', opRef: undefined, args: [lhs, rhs], loc: this.loc(t) };
+      const rhs = this.level(lv + 1);
+      lhs = { type: 'call', op, opRef: undefined, args: [lhs, rhs], loc: this.loc(t) };
     }
   }
 
   private exprRel(): Term {
-    return this.binary(() => this.exprOr(), { '==': 'equal', '!=': 'neq', '<': 'lt', '<=': 'lte', '>': 'gt', '>=': 'gte' });
-  }
-
-  private exprOr(): Term {
-    if (this.noOr[this.noOr.length - 1] === true) return this.exprAnd();
-    return this.binary(() => this.exprAnd(), { '|': 'or' });
-  }
-
-  private exprAnd(): Term {
-    return this.binary(() => this.exprArith(), { '&': 'and' });
-  }
-
-  private exprArith(): Term {
-    return this.binary(() => this.exprFactor(), { '+': 'plus', '-': 'minus' });
-  }
-
-  private exprFactor(): Term {
-    return this.binary(() => this.unary(), { '*': 'mul', '/': 'div', '%': 'rem' });
+    return this.level(0);
   }
 
   private unary(): Term {
@@ -620,12 +619,6 @@ class Parser {
   private refTail(head: Term): Term {
     let cur = head;
     const path: Term[] = [];
-    const flush = (): void => {
-      if (path.length > 0) {
-        cur = cur.type === 'ref' ? { type: 'ref', head: cur.head, path: [...cur.path, ...path], loc: cur.loc } : { type: 'ref', head: cur, path: [...path], loc: cur.loc };
-        path.length = 0;
-      }
-    };
     for (;;) {
       if (this.isP('.') && !this.t.ws) {
         this.i++;
@@ -642,7 +635,7 @@ class Parser {
     this.noOr.pop();
         this.expectP(']');
       } else if (this.isP('(') && !this.t.ws) {
-        flush();
+        cur = withPath(cur, path);
         const name = this.callName(cur);
         if (name === undefined) throw this.err('invalid function name');
         this.i++;
@@ -661,8 +654,7 @@ class Parser {
         else cur = { type: 'call', op: name, opRef: cur, args, loc: cur.loc };
       } else break;
     }
-    flush();
-    return cur;
+    return withPath(cur, path);
   }
 
   private callName(t: Term): string | undefined {
