@@ -7,7 +7,7 @@ import { AppError } from '../errors.ts';
 import { aeadKeyBytes, normalizeAeadAlg, type AeadAlg } from '../crypto/aead.ts';
 import { ctEqual } from '../crypto/bytes.ts';
 import { ED25519_PUBLIC_BYTES, ED25519_SEED_BYTES, ed25519PublicKey } from '../crypto/ed25519.ts';
-import { sha256, toHex } from '../crypto/sha256.ts';
+import { fingerprintOfPublicKey } from '../keys/key.ts';
 import { b64Decode, b64Encode } from './base64.ts';
 import { JsonSyntaxError, parseJson, type JsonValue } from './json.ts';
 
@@ -62,9 +62,9 @@ export function signingKeyFromSeed(seed: Uint8Array, ids: { kid?: string; jku?: 
   return Object.freeze({ ...ids, seed, publicKey: ed25519PublicKey(seed) });
 }
 
-/** SHA-256 fingerprint of an Ed25519 public key, `ed25519:<hex>`: safe to show. */
+/** The project-wide key fingerprint (`mvfp1:…`, app/keys) of an Ed25519 public key: safe to show. */
 export function keyFingerprint(publicKey: Uint8Array): string {
-  return 'ed25519:' + toHex(sha256(publicKey));
+  return fingerprintOfPublicKey(publicKey);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
