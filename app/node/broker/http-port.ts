@@ -8,7 +8,7 @@ export function fetchHttpPort(opts: { timeoutMs?: number } = {}): HttpPort {
     async request(req: HttpRequest): Promise<HttpResponse> {
       let res: Response;
       try {
-        res = await fetch(req.url, { method: req.method, headers: req.headers, ...(req.body === undefined ? {} : { body: req.body }), signal: AbortSignal.timeout(timeoutMs) });
+        res = await fetch(req.url, { method: req.method, headers: req.headers, ...(req.body === undefined ? {} : { body: new Uint8Array(req.body) }), signal: AbortSignal.timeout(timeoutMs) });
       } catch (e) {
         throw new AppError('BROKER_UNREACHABLE', 'The broker cannot be reached. Check the broker URL, that it runs, and the network; cached licences stay valid until expiry plus grace.', { cause: e });
       }
