@@ -11,7 +11,7 @@ import { promises as fs } from 'node:fs';
 import { userInfo } from 'node:os';
 import { createInterface } from 'node:readline';
 import { Writable } from 'node:stream';
-import { AppError, isAppError } from '../../errors.ts';
+import { AppError, isAppError, toErrorInfo } from '../../errors.ts';
 import { exportBackup, exportPlaintext, importBackup, isBackupText, PLAINTEXT_EXPORT_WARNING } from '../../keys/backup.ts';
 import { parseJwkOrSet, serializeJwk, serializeJwkSet } from '../../keys/jwk.ts';
 import {
@@ -26,6 +26,7 @@ import {
   MASTER_ALGS,
   type MasterAlg,
   publicHalf,
+  type SigningKey,
   withKid,
 } from '../../keys/key.ts';
 import type { KeyStore, StoredKeyInfo } from '../../keys/keystore.ts';
@@ -166,8 +167,32 @@ interface AuditOutcome {
 }
 
 /** Runs a command body and logs it (ok, or failed/denied with the error code) to the audit log. */
-async function audited(io: CliIo, action: string, object: string, body: () => Promise<AuditOutcome>): Promise<number> {
-  const log = new AuditLog(auditLogPath(io.env));
+/**
+ * The audit checkpoint signer: the signing key named by MODEL_VAULT_AUDIT_KID in the chosen store. Without it the
+ * log is hash-chained but has no signed checkpoints; a missing key is a warning, never a failed command.
+ */
+async function auditSigner(args: ParsedArgs, io: CliIo): Promise<SigningKey | undefined> {
+  const kid = io.env.MODEL_VAULT_AUDIT_KID;
+  if (kid === undefined || kid === '') return undefined;
+  try {
+    const store = await openStore(args, io, 'read');
+    const s = await store.get(kid);
+    if (s?.key.kind === 'signing' && s.key.seed !== undefined) return s.key;
+    io.err(`warning: MODEL_VAULT_AUDIT_KID names no signing key in ${store.info.location}; audit checkpoints are not signed`);
+  } catch (e) {
+    io.err(`warning: the audit signing key is not available (${toErrorInfo(e).code}); audit checkpoints are not signed`);
+  }
+  return undefined;
+}
+
+function checkpointEvery(io: CliIo): number {
+  const n = Number(io.env.MODEL_VAULT_AUDIT_CHECKPOINT_EVERY ?? '50');
+  return Number.isInteger(n) && n >= 1 ? n : 50;
+}
+
+async function audited(io: CliIo, args: ParsedArgs, action: string, object: string, body: () => Promise<AuditOutcome>): Promise<number> {
+  const signer = await auditSigner(args, io);
+  const log = new AuditLog(auditLogPath(io.env), { ...(signer === undefined ? {} : { signer }), checkpointEvery: checkpointEvery(io) });
   const actor = actorOf(io);
   let outcome: AuditOutcome;
   try {
@@ -197,7 +222,7 @@ const keysNew: CliCommand = {
   usage: NEW_USAGE,
   help: 'Prints the kid and fingerprint, never the key. --store file keeps keys in an encrypted file (for machines without a keychain).',
   run: (args, io) =>
-    audited(io, 'keys.new', flag(args, 'kid') ?? '', async () => {
+    audited(io, args, 'keys.new', flag(args, 'kid') ?? '', async () => {
       const alg = flag(args, 'alg') ?? 'aes256gcm';
       const kid = flag(args, 'kid');
       if (kid !== undefined) assertValidKid(kid);
@@ -217,7 +242,7 @@ const keysList: CliCommand = {
   summary: 'list keys (kid, kind, alg, fingerprint), never key bytes',
   usage: 'keys list [--store keychain|file] [--json]',
   run: (args, io) =>
-    audited(io, 'keys.list', '-', async () => {
+    audited(io, args, 'keys.list', '-', async () => {
       const store = await openStore(args, io, 'list');
       const keys = await store.list();
       print(io, { store: store.info.kind, location: store.info.location, keys: keys.map(safeInfo) }, keys.length === 0 ? `no keys in ${store.info.location}` : [`keys in ${store.info.location}:`, ...keys.map(infoLine)].join('\n'));
@@ -231,7 +256,7 @@ const keysShow: CliCommand = {
   usage: 'keys show <kid> [--store keychain|file] [--json]',
   run: (args, io) => {
     const kid = args.positionals[0];
-    return audited(io, 'keys.show', kid ?? '', async () => {
+    return audited(io, args, 'keys.show', kid ?? '', async () => {
       if (kid === undefined) throw usage('keys show <kid>', 'missing kid');
       const store = await openStore(args, io, 'list');
       const info = (await store.list()).find((k) => k.kid === kid);
@@ -254,7 +279,7 @@ const keysDelete: CliCommand = {
   usage: 'keys delete <kid> --yes [--store keychain|file] [--json]',
   run: (args, io) => {
     const kid = args.positionals[0];
-    return audited(io, 'keys.delete', kid ?? '', async () => {
+    return audited(io, args, 'keys.delete', kid ?? '', async () => {
       if (kid === undefined) throw usage('keys delete <kid> --yes', 'missing kid');
       if (!bool(args, 'yes')) throw usage('keys delete <kid> --yes', 'deleting a key is permanent: confirm with --yes');
       const store = await openStore(args, io, 'read');
@@ -279,7 +304,7 @@ const keysExport: CliCommand = {
   help: 'The backup is encrypted with scrypt + XChaCha20-Poly1305 under a passphrase (--backup-passphrase-file or MODEL_VAULT_BACKUP_PASSPHRASE). --plaintext writes the keys unencrypted, only to a file (mode 0600), never to the terminal.',
   run: (args, io) => {
     const kids = positionalsWith(args, 'public');
-    return audited(io, 'keys.export', kids.join(',').slice(0, 500), async () => {
+    return audited(io, args, 'keys.export', kids.join(',').slice(0, 500), async () => {
       if (kids.length === 0) throw usage(EXPORT_USAGE, 'name at least one kid');
       const out = flag(args, 'out');
       const mode = bool(args, 'public') ? 'public' : bool(args, 'plaintext') ? 'plaintext' : 'backup';
@@ -324,7 +349,7 @@ const keysImport: CliCommand = {
   usage: IMPORT_USAGE,
   run: (args, io) => {
     const file = args.positionals[0];
-    return audited(io, 'keys.import', file ?? '', async () => {
+    return audited(io, args, 'keys.import', file ?? '', async () => {
       if (file === undefined) throw usage(IMPORT_USAGE, 'missing file');
       let text: string;
       try {
@@ -384,7 +409,7 @@ function trustCommand(trusted: boolean): CliCommand {
     run: (args, io) => {
       const ref = args.positionals[0];
       const path = trustStorePath(io.env);
-      return audited(io, `keys.${words}`, ref ?? '-', async (): Promise<AuditOutcome> => {
+      return audited(io, args, `keys.${words}`, ref ?? '-', async (): Promise<AuditOutcome> => {
         if (ref === undefined) {
           if (!trusted) throw usage('keys untrust <kid|file|fingerprint>', 'missing signer');
           const t = await loadTrustStore(path);

@@ -175,3 +175,25 @@ void test('keys new/list/show/delete against the real keychain (default store)',
   assert.match((await cli(env, ['keys', 'list'])).out, new RegExp(kid));
   assert.equal((await cli(env, ['keys', 'delete', kid, '--yes'])).code, 0);
 });
+
+void test('audit checkpoints are signed with MODEL_VAULT_AUDIT_KID and checked against --trusted-signer', async () => {
+  const env = makeEnv();
+  const created = await cli(env, ['keys', 'new', '--alg', 'ed25519', '--kid', 'audit-key', '--json']);
+  const fp = (JSON.parse(created.out) as { key: { fingerprint: string } }).key.fingerprint;
+  const env2 = { ...env, MODEL_VAULT_AUDIT_KID: 'audit-key', MODEL_VAULT_AUDIT_CHECKPOINT_EVERY: '2' };
+  for (let i = 0; i < 4; i++) assert.equal((await cli(env2, ['keys', 'new', '--kid', `k-${i}`])).code, 0);
+  const v = await cli(env2, ['audit', 'verify', '--json', '--trusted-signer', fp]);
+  const report = JSON.parse(v.out) as { ok: boolean; checkpoints: number };
+  assert.equal(v.code, 0, v.out);
+  assert.ok(report.checkpoints >= 2);
+  const other = await cli(env2, ['audit', 'verify', '--trusted-signer', 'mvfp1:' + '0'.repeat(32)]);
+  assert.equal(other.code, 3);
+  assert.match(other.out, /untrusted-checkpoint/);
+  const head = (JSON.parse((await cli(env2, ['audit', 'verify', '--json'])).out) as { head: { seq: number; hash: string } }).head;
+  const logPath = join(env.MODEL_VAULT_HOME!, 'audit.log');
+  const lines = readFileSync(logPath, 'utf8').trimEnd().split('\n');
+  writeFileSync(logPath, lines.slice(0, -2).join('\n') + '\n');
+  const cut = await cli(env2, ['audit', 'verify', '--head', `${head.seq}:${head.hash}`]);
+  assert.equal(cut.code, 3);
+  assert.match(cut.out, /\[truncated\]/);
+});
