@@ -8,6 +8,7 @@ import { registerMisc } from './misc.ts';
 import { registerTime } from './time.ts';
 import { registerJwt } from './jwt.ts';
 import { registerGraphql } from './graphql.ts';
+import { registerAws } from './aws.ts';
 import { RObject } from '../value.ts';
 import type { Builtin, Registry } from './util.ts';
 import { fail } from './util.ts';
@@ -26,6 +27,7 @@ function build(): Registry {
   registerTime(reg);
   registerJwt(reg);
   registerGraphql(reg);
+  registerAws(reg);
   reg.set('opa.runtime', { arity: 0, fn: () => new RObject() });
   reg.set('trace', {
     arity: 1,
