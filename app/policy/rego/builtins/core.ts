@@ -196,12 +196,12 @@ export function registerCore(reg: Registry): void {
   def(reg, 'bits.negate', 1, (a) => Num.int(~big(a, 0)));
   def(reg, 'bits.lsh', 2, (a) => {
     const s = big(a, 1);
-    if (s < 0n) throw new BuiltinError('operand 2 must be unsigned integer number but got negative integer number', 'eval_type_error');
+    if (s < 0n) throw new BuiltinError('operand 2 must be an unsigned integer number but got a negative integer', 'eval_type_error');
     return Num.int(big(a, 0) << s);
   });
   def(reg, 'bits.rsh', 2, (a) => {
     const s = big(a, 1);
-    if (s < 0n) throw new BuiltinError('operand 2 must be unsigned integer number but got negative integer number', 'eval_type_error');
+    if (s < 0n) throw new BuiltinError('operand 2 must be an unsigned integer number but got a negative integer', 'eval_type_error');
     return Num.int(big(a, 0) >> s);
   });
 

@@ -39,10 +39,19 @@ function build(): Registry {
     },
   });
   reg.set('print', { arity: -1, special: 'print' });
-  for (const [name, arity] of [
-    ['http.send', 1],
-    ['net.lookup_ip_addr', 1],
-  ] as const) {
+  reg.set('http.send', {
+    arity: 1,
+    fn: (a) => {
+      const req = a[0];
+      if (!(req instanceof RObject)) throw new BuiltinError('operand 1 must be object', 'eval_type_error');
+      const bad = req.keys().filter((k) => typeof k !== 'string' || !HTTP_SEND_KEYS.has(k)).map((k) => JSON.stringify(k));
+      if (bad.length > 0) throw new BuiltinError(`invalid request parameters(s): {${bad.join(', ')}}`, 'eval_type_error', true);
+      const missing = ['method', 'url'].filter((k) => req.get(k) === undefined).map((k) => JSON.stringify(k));
+      if (missing.length > 0) throw new BuiltinError(`missing required request parameters(s): {${missing.join(', ')}}`, 'eval_type_error', true);
+      throw new BuiltinError('http.send is refused by design in Model Vault (no network or runtime access from policies)', 'eval_builtin_error', true);
+    },
+  });
+  for (const [name, arity] of [['net.lookup_ip_addr', 1]] as const) {
     reg.set(name, {
       arity,
       fn: () => {
@@ -53,5 +62,7 @@ function build(): Registry {
   void fail;
   return reg;
 }
+
+const HTTP_SEND_KEYS = new Set(['method', 'url', 'body', 'enable_redirect', 'force_json_decode', 'force_yaml_decode', 'headers', 'raw_body', 'tls_use_system_certs', 'tls_ca_cert', 'tls_ca_cert_file', 'tls_ca_cert_env_variable', 'tls_client_cert', 'tls_client_cert_file', 'tls_client_cert_env_variable', 'tls_client_key', 'tls_client_key_file', 'tls_client_key_env_variable', 'tls_insecure_skip_verify', 'tls_server_name', 'timeout', 'cache', 'force_cache', 'force_cache_duration_seconds', 'raise_error', 'caching_mode', 'max_retry_attempts', 'cache_ignored_headers']);
 
 export const BUILTINS: Registry = build();

@@ -15,7 +15,7 @@ const BIN: Record<string, number> = { ki: 10, mi: 20, gi: 30, ti: 40, pi: 50, ei
 function splitAmount(s: string, name: string, what: string): [Num, string] {
   const x = s.replace(/"/g, '');
   if (/\s/.test(x)) throw fail(`${name}: spaces not allowed in resource strings`);
-  const m = /^[0-9.]*(?:[eE][+-]?\d+)?/.exec(x);
+  const m = /^-?[0-9.]*(?:[eE][+-]?\d+)?/.exec(x);
   const numS = m?.[0] ?? '';
   if (numS === '') throw fail(`${name}: no ${what} provided`);
   const num = Num.parse(numS);
@@ -27,9 +27,9 @@ export function registerMisc(reg: Registry): void {
   def(reg, 'units.parse', 1, (a) => {
     const x = str(a, 0).replace(/"/g, '');
     if (/\s/.test(x)) throw fail('spaces not allowed in resource strings');
-    const m = /^[0-9.]*(?:[eE][+-]?\d+)?/.exec(x);
+    const m = /^-?[0-9.]*(?:[eE][+-]?\d+)?/.exec(x);
     const numS = m?.[0] ?? '';
-    if (numS === '') throw fail('no amount provided');
+    if (numS === '' || numS === '-') throw fail('no amount provided');
     const num = Num.parse(numS);
     if (num === undefined) throw fail('could not parse amount to a number');
     const unit = x.slice(numS.length);
@@ -45,7 +45,7 @@ export function registerMisc(reg: Registry): void {
   def(reg, 'units.parse_bytes', 1, (a) => {
     const x = str(a, 0).replace(/"/g, '');
     if (/\s/.test(x)) throw fail('spaces not allowed in resource strings');
-    const m = /^[0-9.]*(?:[eE][+-]?\d+)?/.exec(x);
+    const m = /^-?[0-9.]*(?:[eE][+-]?\d+)?/.exec(x);
     const numS = m?.[0] ?? '';
     if (numS === '') throw fail('no byte amount provided');
     const num = Num.parse(numS);
@@ -72,13 +72,17 @@ export function registerMisc(reg: Registry): void {
     return n(cmpSemver(x, y));
   });
 
-  def(reg, 'uuid.rfc4122', 1, (a) => {
-    str(a, 0);
+  def(reg, 'uuid.rfc4122', 1, (a, ctx) => {
+    const key = `uuid.rfc4122:${str(a, 0)}`;
+    const hit = ctx.memo.get(key);
+    if (hit !== undefined) return hit;
     const b = randomBytes(16);
     b[6] = ((b[6] ?? 0) & 0x0f) | 0x40;
     b[8] = ((b[8] ?? 0) & 0x3f) | 0x80;
     const h = hexEncode(b);
-    return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+    const id = `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+    ctx.memo.set(key, id);
+    return id;
   });
   def(reg, 'uuid.parse', 1, (a) => parseUUID(str(a, 0)));
 
@@ -247,7 +251,6 @@ function parseUUID(s0: string): Value | undefined {
     const timeMid = BigInt(`0x${hex.slice(8, 12)}`);
     const timeHi = BigInt(`0x${hex.slice(12, 16)}`) & 0x0fffn;
     let t = (timeHi << 48n) | (timeMid << 32n) | timeLow;
-    if (version === 2) t = (timeHi << 48n) | (timeMid << 32n);
     // 100ns intervals since 1582-10-15 to Unix ns
     const unixNs = (t - 0x01b21dd213814000n) * 100n;
     o.set('time', Num.int(unixNs));

@@ -518,9 +518,8 @@ function diff(a: bigint, atz: string, c: bigint, ctz: string): Value {
     day--;
   }
   if (day < 0) {
-    const py = month === 0 && y.month === 1 ? y.year - 1 : y.year;
-    const pm = y.month === 1 ? 12 : y.month - 1;
-    const dim = Number(daysFromCivil(pm === 12 ? py + 1 : py, pm === 12 ? 1 : pm + 1, 1) - daysFromCivil(py, pm, 1));
+    // days in the earlier date's month, as Go's time.Date(y1, M1, 32) normalisation gives
+    const dim = Number(daysFromCivil(x.month === 12 ? x.year + 1 : x.year, x.month === 12 ? 1 : x.month + 1, 1) - daysFromCivil(x.year, x.month, 1));
     day += dim;
     month--;
   }
