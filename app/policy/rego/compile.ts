@@ -141,6 +141,33 @@ class Resolver {
     private readonly funcArity: Map<string, number>,
   ) {}
 
+  /** Variables renamed because a nested body re-declares them (comprehension shadowing). */
+  private renames = new Map<string, string>();
+  /** Variables declared in the body being resolved (for "assigned above"). */
+  private locals = new Set<string>();
+  private renameCounter = 0;
+
+  /** Declares a local; in a nested body a name visible from outside is renamed so it shadows. */
+  private declare(v: string, scope: Set<string>, assign: boolean, loc: Rule['loc']): string {
+    if (v.startsWith('$')) {
+      scope.add(v);
+      return v;
+    }
+    if (this.locals.has(v)) {
+      if (assign) throw new RegoError('rego_compile_error', `var ${v} assigned above`, loc);
+      return this.renames.get(v) ?? v;
+    }
+    this.locals.add(v);
+    if (scope.has(v) || this.renames.has(v)) {
+      const fresh = `${v}$${++this.renameCounter}`;
+      this.renames.set(v, fresh);
+      scope.add(fresh);
+      return fresh;
+    }
+    scope.add(v);
+    return v;
+  }
+
   rule(r: Rule): void {
     const scope = new Set<string>();
     if (r.args !== undefined) for (const a of r.args) patternVars(a, scope);
@@ -162,32 +189,50 @@ class Resolver {
   }
 
   /** Resolves and reorders a body; `scope` gains the declared locals. */
-  body(body: Body, scope: Set<string>, bound: Set<string>): Body {
-    const out: Expr[] = [];
-    for (const e of body) out.push(this.expr(e, scope));
-    return reorder(out, bound, this.funcArity);
+  body(body: Body, scope: Set<string>, bound: Set<string>, nested = false): Body {
+    const savedLocals = this.locals;
+    this.locals = nested ? new Set() : new Set(scope);
+    try {
+      const out: Expr[] = [];
+      for (const e of body) out.push(this.expr(e, scope));
+      return reorder(out, bound, this.funcArity);
+    } finally {
+      this.locals = savedLocals;
+    }
   }
 
   private expr(e: Expr, scope: Set<string>): Expr {
     const withs = e.withs.map((w) => ({ target: this.withTarget(w.target, scope), value: this.term(w.value, scope), loc: w.loc }));
     switch (e.type) {
-      case 'some':
-        for (const v of e.vars) scope.add(v);
-        return { ...e, withs };
+      case 'some': {
+        const vars = e.vars.map((v) => this.declare(v, scope, false, e.loc));
+        return { ...e, vars, withs };
+      }
       case 'somein': {
         const coll = this.term(e.coll, scope);
-        if (e.key !== undefined) patternVars(e.key, scope);
-        patternVars(e.value, scope);
+        const declared = new Set<string>();
+        if (e.key !== undefined) patternVars(e.key, declared);
+        patternVars(e.value, declared);
+        for (const v of declared) this.declare(v, scope, false, e.loc);
         return { ...e, coll, key: e.key === undefined ? undefined : this.term(e.key, scope), value: this.term(e.value, scope), withs };
       }
       case 'every': {
         const domain = this.term(e.domain, scope);
         const inner = new Set(scope);
-        if (e.key !== undefined) patternVars(e.key, inner);
-        patternVars(e.value, inner);
+        const savedRenames = new Map(this.renames);
+        const savedLocals = this.locals;
+        this.locals = new Set();
+        const declared = new Set<string>();
+        if (e.key !== undefined) patternVars(e.key, declared);
+        patternVars(e.value, declared);
+        for (const v of declared) this.declare(v, inner, false, e.loc);
+        const key = e.key === undefined ? undefined : this.term(e.key, inner);
+        const value = this.term(e.value, inner);
         const bound = new Set<string>(inner);
-        const body = this.body(e.body, inner, bound);
-        return { ...e, domain, body, withs };
+        const body = this.body(e.body, inner, bound, true);
+        this.locals = savedLocals;
+        this.renames = savedRenames;
+        return { ...e, key, value, domain, body, withs };
       }
       case 'term': {
         const t = e.term;
@@ -196,10 +241,7 @@ class Resolver {
           const lhs0 = t.args[0] as Term;
           const declared = new Set<string>();
           patternVars(lhs0, declared);
-          for (const v of declared) {
-            if (scope.has(v) && !v.startsWith('$')) throw new RegoError('rego_compile_error', `var ${v} assigned above`, e.loc);
-            scope.add(v);
-          }
+          for (const v of declared) this.declare(v, scope, true, e.loc);
           const lhs = this.term(lhs0, scope);
           return { ...e, term: { ...t, args: [lhs, rhs] }, withs };
         }
@@ -223,6 +265,8 @@ class Resolver {
       case 'scalar':
         return t;
       case 'var': {
+        const renamed = this.renames.get(t.name);
+        if (renamed !== undefined && scope.has(renamed)) return { ...t, name: renamed };
         if (scope.has(t.name) || ROOTS.has(t.name) || t.name.startsWith('$')) return t;
         const alias = this.aliases.get(t.name);
         if (alias !== undefined) return pathRef(alias, t);
@@ -243,16 +287,23 @@ class Resolver {
         return { ...t, items: t.items.map(([k, v]) => [this.term(k, scope), this.term(v, scope)] as const) };
       case 'arraycompr':
       case 'setcompr': {
+        const saved = new Map(this.renames);
         const s = new Set(scope);
-        const body = this.body(t.body, s, new Set(scope));
+        const body = this.body(t.body, s, new Set(scope), true);
         const bs = new Set([...s, ...bodyVars(body)]);
-        return { ...t, body, term: this.term(t.term, bs) };
+        const head = this.term(t.term, bs);
+        this.renames = saved;
+        return { ...t, body, term: head };
       }
       case 'objectcompr': {
+        const saved = new Map(this.renames);
         const s = new Set(scope);
-        const body = this.body(t.body, s, new Set(scope));
+        const body = this.body(t.body, s, new Set(scope), true);
         const bs = new Set([...s, ...bodyVars(body)]);
-        return { ...t, body, key: this.term(t.key, bs), value: this.term(t.value, bs) };
+        const key = this.term(t.key, bs);
+        const value = this.term(t.value, bs);
+        this.renames = saved;
+        return { ...t, body, key, value };
       }
       case 'template':
         return { ...t, parts: t.parts.map((p) => (typeof p === 'string' ? p : this.term(p, scope))) };
