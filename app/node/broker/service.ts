@@ -181,7 +181,7 @@ export class BrokerService {
     const burst = this.opts.rateBurst ?? 200;
     const now = this.now();
     const b = this.buckets.get(key) ?? { tokens: burst, at: now };
-    b.tokens = Math.min(burst, b.tokens + ((now - b.at) / 1000) * rate);
+    b.tokens = Math.min(burst, b.tokens + (Math.max(0, now - b.at) / 1000) * rate);
     b.at = now;
     if (b.tokens < 1) {
       this.buckets.set(key, b);

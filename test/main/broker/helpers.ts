@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { BrokerClient } from '../../../app/broker/client.ts';
-import { seedSigner, type DeviceSigner } from '../../../app/broker/request-signing.ts';
+import { seedSigner, signRequest, type DeviceSigner } from '../../../app/broker/request-signing.ts';
 import { generateBoxKeyPair, type BoxKeyPair } from '../../../app/broker/seal.ts';
 import { randomBytes } from '../../../app/crypto/random.ts';
 import { toHex } from '../../../app/crypto/sha256.ts';
@@ -82,6 +82,8 @@ export async function startTestBroker(spec: string, extra: Partial<StartOptions>
 
 export interface TestModel {
   readonly files: { path: string; file: Uint8Array; header: Uint8Array }[];
+  /** Plaintext of every tensor, by name. */
+  readonly plain: Map<string, Uint8Array>;
   readonly masterKey: MasterKey;
   readonly signingSeed: Uint8Array;
 }
@@ -96,15 +98,17 @@ export function makeModel(opts: { remote?: string } = {}): TestModel {
   const masterKey: MasterKey = { alg: 'aes256gcm', kid: 'prod-enc-1', key: randomBytes(32) };
   const signingSeed = randomBytes(32);
   const signingKey = signingKeyFromSeed(signingSeed, { kid: 'prod-sign-1' });
+  const plain = new Map<string, Uint8Array>();
   const files = ['model-00001-of-00002.safetensors', 'model-00002-of-00002.safetensors'].map((path, i) => {
     const tensors = [
       { name: `layer${i}.weight`, dtype: 'F32' as const, shape: [4, 4], data: randomBytes(64) },
       { name: `layer${i}.bias`, dtype: 'F32' as const, shape: [4], data: randomBytes(16) },
     ];
+    for (const t of tensors) plain.set(t.name, t.data);
     const { bytes } = encodeModel(tensors, { masterKey, signingKey, version: 2, chunkSize: 32, ...(opts.remote === undefined ? {} : { policy: { remote: opts.remote } }) });
     return { path, file: bytes, header: headerOf(bytes) };
   });
-  return { files, masterKey, signingSeed };
+  return { files, plain, masterKey, signingSeed };
 }
 
 export interface Scenario {
@@ -141,4 +145,14 @@ export async function enrollSubscriber(url: string, name: string, now?: () => nu
 
 export function headersMap(model: TestModel): Map<string, Uint8Array> {
   return new Map(model.files.map((f) => [f.path, f.header]));
+}
+
+/** Sends a request signed by `d`, optionally altered after signing (tampering tests). */
+export async function rawRequest(url: string, d: Device, method: 'GET' | 'POST', path: string, body: unknown, opts: { timestamp?: number; headers?: Record<string, string>; unsigned?: boolean; alterBody?: (b: string) => string; alterPath?: string } = {}): Promise<{ status: number; json: { ok: boolean; error?: { code: string; message: string }; value?: unknown } }> {
+  const text = body === undefined ? '' : JSON.stringify(body);
+  const bytes = new TextEncoder().encode(text);
+  const auth = opts.unsigned === true ? {} : (opts.headers ?? signRequest(d.signer, method, path, bytes, opts.timestamp ?? Date.now()));
+  const sent = opts.alterBody === undefined ? text : opts.alterBody(text);
+  const res = await fetch(url + (opts.alterPath ?? path), { method, headers: { ...auth, ...(body === undefined ? {} : { 'content-type': 'application/json' }) }, ...(body === undefined ? {} : { body: sent }) });
+  return { status: res.status, json: (await res.json()) as { ok: boolean; error?: { code: string; message: string }; value?: unknown } };
 }
