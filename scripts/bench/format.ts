@@ -1,0 +1,200 @@
+/**
+ * Format benchmark (a script, not a test): `npm run bench -- --json [--gib 1] [--big-gib 4] [--no-big] [--keep]`.
+ *
+ * Generates a plain model of `--gib` GiB (F16 tensors of 32 MiB) under bench-out/, then in one run measures:
+ * - ours: streaming packaging (node:crypto, worker threads), full verify+decrypt of every tensor, plain load,
+ *   opening + reading one tensor;
+ * - the reference (Python cryptotensors 0.2.3 with numpy, same tensors): packaging and full verify+decrypt;
+ * - packaging a `--big-gib` GiB model in a child process to measure its peak extra RSS.
+ * Prints one JSON line with decrypt_gbps, ref_decrypt_gbps, decrypt_vs_ref, load_vs_plain, package_gbps,
+ * ref_package_gbps, package_vs_ref, package_peak_rss_mib, one_tensor_ms (GB = 10^9 bytes).
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, open, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { b64Encode } from '../../app/format/base64.ts';
+import { canonicalHeaderText, encodeHeader, layoutTensors } from '../../app/format/safetensors.ts';
+import { signingKeyFromSeed, type MasterKey } from '../../app/format/keys.ts';
+import { openModel } from '../../app/node/format/open-model.ts';
+import { packageModel } from '../../app/node/format/package.ts';
+
+const ROOT = join(import.meta.dirname, '../..');
+const OUT = join(ROOT, 'bench-out', 'format');
+const TENSOR_BYTES = 32 * 1024 * 1024;
+const MASTER: MasterKey = { alg: 'aes256gcm', kid: 'bench-enc', key: Uint8Array.from({ length: 32 }, (_, i) => i) };
+const SIGNER = signingKeyFromSeed(Uint8Array.from({ length: 32 }, (_, i) => 0x20 + i), { kid: 'bench-sign' });
+
+function flag(name: string): string | undefined {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? process.argv[i + 1] : undefined;
+}
+const has = (name: string): boolean => process.argv.includes(`--${name}`);
+
+function log(text: string): void {
+  process.stderr.write(`${text}\n`);
+}
+
+/** Writes a plain safetensors model of `bytes` bytes (F16 tensors), streamed, with pseudo-random content. */
+async function generate(path: string, bytes: number): Promise<number> {
+  const count = Math.max(1, Math.round(bytes / TENSOR_BYTES));
+  const specs = Array.from({ length: count }, (_, i) => ({ name: `model.layers.${String(i).padStart(3, '0')}.weight`, dtype: 'F16' as const, shape: [TENSOR_BYTES / 2 / 4096, 4096] }));
+  const laid = layoutTensors(specs);
+  const header = encodeHeader(canonicalHeaderText(new Map([['format', 'pt']]), laid));
+  const fh = await open(path, 'w');
+  try {
+    await fh.write(header, 0, header.length, 0);
+    const block = new Uint8Array(TENSOR_BYTES);
+    let x = 0x9e3779b9;
+    for (let i = 0; i < block.length; i += 4) {
+      x ^= x << 13;
+      x ^= x >>> 17;
+      x ^= x << 5;
+      block[i] = x & 0xff;
+      block[i + 1] = (x >>> 8) & 0xff;
+      block[i + 2] = (x >>> 16) & 0x3f; // keep F16 values finite
+      block[i + 3] = (x >>> 24) & 0x3f;
+    }
+    for (const t of laid) {
+      block[0] = (t.begin / TENSOR_BYTES) & 0xff;
+      await fh.write(block, 0, block.length, header.length + t.begin);
+    }
+  } finally {
+    await fh.close();
+  }
+  return count * TENSOR_BYTES;
+}
+
+const PY = String.raw`
+import json, sys, time, resource
+import numpy as np
+import cryptotensors as ct
+from cryptotensors.numpy import save_file
+import safetensors.numpy as stnp
+ct.disable_provider("env"); ct.disable_provider("file")
+plain, enc, keys = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+cfg = {"enc_key": keys["enc"], "sign_key": keys["sign"]}
+with ct.safe_open(plain, framework="numpy") as f:
+    tensors = {k: f.get_tensor(k) for k in f.keys()}
+t0 = time.perf_counter(); save_file(tensors, enc, metadata={"format": "pt"}, config=cfg); t_pkg = time.perf_counter() - t0
+del tensors
+rcfg = {"enc_key": keys["enc"], "sign_key": {"alg": "ed25519", "x": keys["sign"]["x"], "kid": keys["sign"]["kid"]}}
+t0 = time.perf_counter()
+n = 0
+with ct.safe_open(enc, framework="numpy", config=rcfg) as f:
+    for k in f.keys():
+        n += f.get_tensor(k).nbytes
+t_dec = time.perf_counter() - t0
+t0 = time.perf_counter()
+with stnp.safe_open(plain, framework="numpy") if hasattr(stnp, "safe_open") else __import__("safetensors").safe_open(plain, framework="numpy") as f:
+    for k in f.keys():
+        f.get_tensor(k).sum()
+t_plain = time.perf_counter() - t0
+print(json.dumps({"package_s": t_pkg, "decrypt_s": t_dec, "plain_load_s": t_plain, "bytes": n}))
+`;
+
+async function child(): Promise<void> {
+  // --child-package IN OUT: package and report peak RSS (MiB) of this process, workers included.
+  const [input, output] = [flag('child-package') as string, process.argv[process.argv.indexOf('--child-package') + 2] as string];
+  const base = process.memoryUsage().rss;
+  let peak = base;
+  const timer = setInterval(() => { peak = Math.max(peak, process.memoryUsage().rss); }, 20);
+  await packageModel({ input, output, masterKey: MASTER, signingKey: SIGNER, overwrite: true });
+  clearInterval(timer);
+  const maxRss = process.resourceUsage().maxRSS * 1024;
+  process.stdout.write(JSON.stringify({ base_mib: base / 2 ** 20, peak_mib: Math.max(peak, maxRss) / 2 ** 20 }) + '\n');
+}
+
+async function readAll(path: string, opts: Parameters<typeof openModel>[1]): Promise<number> {
+  const m = await openModel(path, opts);
+  let n = 0;
+  try {
+    for (const k of m.offsetKeys()) n += (await m.getTensor(k)).data.length;
+  } finally {
+    await m.close();
+  }
+  return n;
+}
+
+async function main(): Promise<void> {
+  if (has('child-package')) return child();
+  const gib = Number(flag('gib') ?? 1);
+  const bigGib = Number(flag('big-gib') ?? 4);
+  await mkdir(OUT, { recursive: true });
+  const plain = join(OUT, `plain-${gib}g.safetensors`);
+  const enc = join(OUT, `enc-${gib}g.safetensors`);
+  const refEnc = join(OUT, `ref-enc-${gib}g.safetensors`);
+  log(`generating ${gib} GiB model…`);
+  const bytes = await generate(plain, gib * 2 ** 30);
+  const GB = (b: number, s: number): number => b / s / 1e9;
+
+  log('ours: package…');
+  let t0 = performance.now();
+  await packageModel({ input: plain, output: enc, masterKey: MASTER, signingKey: SIGNER, overwrite: true });
+  const pkgS = (performance.now() - t0) / 1000;
+
+  log('ours: verify + decrypt every tensor…');
+  t0 = performance.now();
+  await readAll(enc, { masterKeys: [MASTER], trustedSigners: [SIGNER] });
+  const decS = (performance.now() - t0) / 1000;
+
+  log('ours: plain load…');
+  t0 = performance.now();
+  await readAll(plain, {});
+  const plainS = (performance.now() - t0) / 1000;
+
+  t0 = performance.now();
+  const m = await openModel(enc, { masterKeys: [MASTER], trustedSigners: [SIGNER] });
+  await m.getTensor(m.keys()[0] as string);
+  const oneMs = performance.now() - t0;
+  await m.close();
+
+  let ref = null as { package_s: number; decrypt_s: number; plain_load_s: number } | null;
+  const py = process.env.MV_PYTHON ?? join(ROOT, '.venv/bin/python');
+  if (existsSync(py)) {
+    log('reference: package + verify/decrypt (python cryptotensors 0.2.3)…');
+    const keys = { enc: { alg: 'aes256gcm', kid: 'bench-enc', k: b64Encode(MASTER.key) }, sign: { alg: 'ed25519', kid: 'bench-sign', x: b64Encode(SIGNER.publicKey), d: b64Encode(SIGNER.seed) } };
+    const r = spawnSync(py, ['-c', PY, plain, refEnc, JSON.stringify(keys)], { encoding: 'utf8', maxBuffer: 1 << 20 });
+    if (r.status === 0) ref = JSON.parse(r.stdout.trim().split('\n').at(-1) as string) as typeof ref;
+    else log(`reference run failed: ${r.stderr.slice(-500)}`);
+  } else log(`no reference python at ${py}: ref_* fields are null`);
+
+  let rss = null as { base_mib: number; peak_mib: number } | null;
+  if (!has('no-big')) {
+    const bigPlain = join(OUT, `plain-${bigGib}g.safetensors`);
+    const bigEnc = join(OUT, `enc-${bigGib}g.safetensors`);
+    log(`generating ${bigGib} GiB model for the memory measurement…`);
+    await generate(bigPlain, bigGib * 2 ** 30);
+    log('ours: package it in a child process…');
+    const r = spawnSync(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'format.ts'), '--child-package', bigPlain, bigEnc], { encoding: 'utf8' });
+    if (r.status === 0) rss = JSON.parse(r.stdout.trim()) as typeof rss;
+    else log(`child failed: ${r.stderr.slice(-500)}`);
+    if (!has('keep')) await Promise.all([rm(bigPlain, { force: true }), rm(bigEnc, { force: true })]);
+  }
+  if (!has('keep')) await Promise.all([rm(plain, { force: true }), rm(enc, { force: true }), rm(refEnc, { force: true })]);
+
+  const round = (v: number | null, d = 3): number | null => (v === null || !Number.isFinite(v) ? null : Number(v.toFixed(d)));
+  const result = {
+    model_gib: gib,
+    decrypt_gbps: round(GB(bytes, decS)),
+    ref_decrypt_gbps: round(ref === null ? null : GB(bytes, ref.decrypt_s)),
+    decrypt_vs_ref: round(ref === null ? null : ref.decrypt_s / decS),
+    load_vs_plain: round(decS / plainS),
+    plain_load_gbps: round(GB(bytes, plainS)),
+    ref_plain_load_gbps: round(ref === null ? null : GB(bytes, ref.plain_load_s)),
+    package_gbps: round(GB(bytes, pkgS)),
+    ref_package_gbps: round(ref === null ? null : GB(bytes, ref.package_s)),
+    package_vs_ref: round(ref === null ? null : ref.package_s / pkgS),
+    package_peak_rss_mib: round(rss === null ? null : rss.peak_mib - rss.base_mib, 1),
+    package_big_gib: has('no-big') ? null : bigGib,
+    one_tensor_ms: round(oneMs, 1),
+    cores: (await import('node:os')).availableParallelism(),
+  };
+  if (has('json')) process.stdout.write(JSON.stringify(result) + '\n');
+  else {
+    for (const [k, v] of Object.entries(result)) process.stdout.write(`${k.padEnd(22)} ${String(v)}\n`);
+  }
+  await writeFile(join(OUT, 'last.json'), JSON.stringify(result) + '\n');
+}
+
+await main();
