@@ -250,7 +250,7 @@ function parseUUID(s0: string): Value | undefined {
     const timeLow = BigInt(`0x${hex.slice(0, 8)}`);
     const timeMid = BigInt(`0x${hex.slice(8, 12)}`);
     const timeHi = BigInt(`0x${hex.slice(12, 16)}`) & 0x0fffn;
-    let t = (timeHi << 48n) | (timeMid << 32n) | timeLow;
+    const t = (timeHi << 48n) | (timeMid << 32n) | timeLow;
     // 100ns intervals since 1582-10-15 to Unix ns
     const unixNs = (t - 0x01b21dd213814000n) * 100n;
     o.set('time', Num.int(unixNs));
