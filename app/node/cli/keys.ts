@@ -9,6 +9,7 @@
  */
 import { promises as fs } from 'node:fs';
 import { userInfo } from 'node:os';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { Writable } from 'node:stream';
 import { AppError, isAppError, toErrorInfo } from '../../errors.ts';
@@ -23,13 +24,16 @@ import {
   generateMasterKey,
   generateSigningKey,
   type KeyMaterial,
+  makeMasterKey,
   MASTER_ALGS,
   type MasterAlg,
+  normalizeMasterAlg,
   publicHalf,
   type SigningKey,
   withKid,
 } from '../../keys/key.ts';
 import type { KeyStore, StoredKeyInfo } from '../../keys/keystore.ts';
+import { combineShares, decodeShare, encodeShare, splitSecret } from '../../keys/shamir.ts';
 import { DEFAULT_SCRYPT, type ScryptParams } from '../../keys/passphrase-envelope.ts';
 import { evaluateSigner, findByFingerprintOrKid, parseScope, publicKeyOf, scopeToString, trustSigner, untrustSigner } from '../../keys/trust.ts';
 import { AuditLog, readAuditLogText } from '../audit/log.ts';
@@ -432,6 +436,86 @@ function trustCommand(trusted: boolean): CliCommand {
 }
 
 // ---------------------------------------------------------------------------------------------------------------
+// keys split | combine (M-of-N approval, app/keys/shamir.ts)
+
+const SPLIT_USAGE = 'keys split <kid> --threshold <M> --shares <N> --out-dir <dir> [--store keychain|file] [--json]';
+
+const keysSplit: CliCommand = {
+  words: ['keys', 'split'],
+  summary: 'split a master key into N shares of which any M rebuild it (one file per share, never printed)',
+  usage: SPLIT_USAGE,
+  help: 'Shamir sharing over GF(256) with a commitment and per-share MACs, so a tampered share is detected (app/keys/README.md). Hand each share file to a different person.',
+  run: (args, io) => {
+    const kid = args.positionals[0];
+    return audited(io, args, 'keys.split', kid ?? '', async () => {
+      if (kid === undefined) throw usage(SPLIT_USAGE, 'missing kid');
+      const m = Number(flag(args, 'threshold'));
+      const n = Number(flag(args, 'shares'));
+      const dir = flag(args, 'out-dir');
+      if (dir === undefined) throw usage(SPLIT_USAGE, 'shares are written only to files: add --out-dir <dir>');
+      const store = await openStore(args, io, 'read');
+      const s = await store.get(kid);
+      if (s === undefined) throw new AppError('KEY_NOT_FOUND', `No key "${kid}" in ${store.info.location}.`);
+      if (s.key.kind !== 'master') throw new AppError('VALIDATION', 'Only master keys are split; signing keys are rotated instead.');
+      const shares = splitSecret(s.key.key, m, n, JSON.stringify({ kid, alg: s.key.alg, fingerprint: fingerprintOf(s.key) }));
+      await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+      const files: string[] = [];
+      for (const share of shares) {
+        const file = join(dir, `${kid}.share-${share.index}-of-${n}.txt`);
+        await writeFileAtomic(file, `${encodeShare(share)}\n`, { mode: 0o600 });
+        files.push(file);
+      }
+      print(io, { kid, fingerprint: fingerprintOf(s.key), threshold: m, total: n, files }, [`split ${kid} into ${n} shares; any ${m} rebuild it:`, ...files.map((f) => `  ${f}`)].join('\n'));
+      return { details: { keyFingerprint: fingerprintOf(s.key), threshold: m, total: n } };
+    });
+  },
+};
+
+const COMBINE_USAGE = 'keys combine <share-file>... [--kid <kid>] [--force] [--store keychain|file] [--json]';
+
+const keysCombine: CliCommand = {
+  words: ['keys', 'combine'],
+  summary: 'rebuild a master key from M share files and store it; tampered shares are named',
+  usage: COMBINE_USAGE,
+  run: (args, io) =>
+    audited(io, args, 'keys.combine', '-', async () => {
+      if (args.positionals.length === 0) throw usage(COMBINE_USAGE, 'give the share files');
+      const shares = [];
+      for (const file of args.positionals) {
+        let text: string;
+        try {
+          text = await fs.readFile(file, 'utf8');
+        } catch (e) {
+          throw new AppError('IO_ERROR', `Could not read ${file} (${(e as NodeJS.ErrnoException).code ?? 'error'}).`, { cause: e });
+        }
+        shares.push(decodeShare(text));
+      }
+      const r = combineShares(shares);
+      try {
+        let meta: { kid?: unknown; alg?: unknown; fingerprint?: unknown };
+        try {
+          meta = JSON.parse(r.meta) as typeof meta;
+        } catch {
+          meta = {};
+        }
+        const alg = typeof meta.alg === 'string' ? normalizeMasterAlg(meta.alg) : undefined;
+        if (alg === undefined) throw new AppError('KEY_INVALID', 'The shares do not say which algorithm the key uses; they were not made by "model-vault keys split".');
+        const kid = flag(args, 'kid') ?? (typeof meta.kid === 'string' ? meta.kid : undefined);
+        if (kid === undefined) throw usage(COMBINE_USAGE, 'add --kid');
+        const key = makeMasterKey(alg, r.secret, { kid });
+        if (typeof meta.fingerprint === 'string' && meta.fingerprint !== fingerprintOf(key)) throw new AppError('KEY_INVALID', 'The rebuilt key does not match the fingerprint recorded in the shares.');
+        const store = await openStore(args, io, 'write');
+        await store.put({ key, meta: { createdAt: new Date().toISOString(), origin: 'combined' } }, { overwrite: bool(args, 'force') });
+        if (r.rejected.length > 0) io.err(`warning: share(s) ${r.rejected.join(', ')} failed their integrity check and were not needed; replace them.`);
+        print(io, { kid, fingerprint: fingerprintOf(key), usedShares: r.verified, rejectedShares: r.rejected }, `rebuilt ${kid} (${formatFingerprint(fingerprintOf(key))}) from ${r.verified.length} share(s) into ${store.info.location}`);
+        return { object: kid, details: { keyFingerprint: fingerprintOf(key), givenCount: shares.length, rejectedCount: r.rejected.length } };
+      } finally {
+        r.secret.fill(0);
+      }
+    }),
+};
+
+// ---------------------------------------------------------------------------------------------------------------
 // audit show | verify
 
 const auditShow: CliCommand = {
@@ -490,4 +574,4 @@ const auditVerify: CliCommand = {
   },
 };
 
-export const commands: CliCommand[] = [keysNew, keysList, keysShow, keysExport, keysImport, keysDelete, trustCommand(true), trustCommand(false), auditShow, auditVerify];
+export const commands: CliCommand[] = [keysNew, keysList, keysShow, keysExport, keysImport, keysDelete, trustCommand(true), trustCommand(false), keysSplit, keysCombine, auditShow, auditVerify];

@@ -197,3 +197,34 @@ void test('audit checkpoints are signed with MODEL_VAULT_AUDIT_KID and checked a
   assert.equal(cut.code, 3);
   assert.match(cut.out, /\[truncated\]/);
 });
+
+void test('keys split / combine: any 2 of 3 share files rebuild the key elsewhere; a tampered share is caught', async () => {
+  const env = makeEnv();
+  const created = JSON.parse((await cli(env, ['keys', 'new', '--kid', 'split-me', '--json'])).out) as { key: { fingerprint: string } };
+  const dir = mkdtempSync(join(tmpdir(), 'mv-shares-'));
+  const split = await cli(env, ['keys', 'split', 'split-me', '--threshold', '2', '--shares', '3', '--out-dir', dir, '--json']);
+  assert.equal(split.code, 0, split.err);
+  const files = (JSON.parse(split.out) as { files: string[] }).files;
+  assert.equal(files.length, 3);
+  if (process.platform !== 'win32') assert.equal(statSync(files[0]!).mode & 0o777, 0o600);
+  for (const pair of [[0, 1], [0, 2], [1, 2]]) {
+    const env2 = makeEnv();
+    const r = await cli(env2, ['keys', 'combine', files[pair[0]!]!, files[pair[1]!]!, '--json']);
+    assert.equal(r.code, 0, r.err);
+    assert.equal((JSON.parse(r.out) as { fingerprint: string }).fingerprint, created.key.fingerprint);
+  }
+  assert.match((await cli(makeEnv(), ['keys', 'combine', files[0]!])).err, /KEY_INVALID/);
+  // tamper with one share's value
+  const text = readFileSync(files[1]!, 'utf8').trim();
+  const body = Buffer.from(text.slice('mvshare1-'.length), 'base64url');
+  body[body.length - 70]! ^= 0x01;
+  writeFileSync(files[1]!, 'mvshare1-' + body.toString('base64url') + '\n');
+  assert.match((await cli(makeEnv(), ['keys', 'combine', files[0]!, files[1]!])).err, /KEY_INVALID/);
+  const spare = await cli(makeEnv(), ['keys', 'combine', files[0]!, files[1]!, files[2]!, '--json']);
+  assert.equal(spare.code, 0, spare.err);
+  assert.deepEqual((JSON.parse(spare.out) as { rejectedShares: number[] }).rejectedShares, [2]);
+  assert.match(spare.err, /share\(s\) 2 failed their integrity check/);
+  assert.match((await cli(env, ['keys', 'split', 'split-me', '--threshold', '2', '--shares', '3'])).err, /--out-dir/);
+  const key = (await (await FileKeyStore.open(join(env.MODEL_VAULT_HOME!, 'keystore.json'), { passphrase: env.MODEL_VAULT_PASSPHRASE! })).get('split-me'))!.key;
+  for (const t of [...transcript, readFileSync(join(env.MODEL_VAULT_HOME!, 'audit.log'), 'utf8')]) assert.equal(findKeyBytes(t, [key]), undefined);
+});
