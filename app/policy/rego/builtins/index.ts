@@ -9,6 +9,7 @@ import { registerTime } from './time.ts';
 import { registerJwt } from './jwt.ts';
 import { registerGraphql } from './graphql.ts';
 import { registerAws } from './aws.ts';
+import { registerYaml } from './yaml.ts';
 import { RObject } from '../value.ts';
 import type { Builtin, Registry } from './util.ts';
 import { fail } from './util.ts';
@@ -28,6 +29,7 @@ function build(): Registry {
   registerJwt(reg);
   registerGraphql(reg);
   registerAws(reg);
+  registerYaml(reg);
   reg.set('opa.runtime', { arity: 0, fn: () => new RObject() });
   reg.set('trace', {
     arity: 1,
