@@ -1,8 +1,14 @@
 /** Argument parsing for the CLI: `--flag value`, `--flag=value`, bare `--flag`, `--` ends flags. */
 import type { ParsedArgs } from './types.ts';
 
-/** Flags that never take a value (so `--json file` keeps `file` positional). */
-const BOOLEAN_FLAGS: ReadonlySet<string> = new Set(['json', 'help', 'version', 'no-open', 'yes', 'dry-run', 'plaintext', 'force', 'insecure-no-verify', 'quiet']);
+/**
+ * Flags that never take a value, across all commands (so `verify --header-only model.ct` keeps `model.ct`
+ * positional). A command that adds a boolean flag adds its name here.
+ */
+const BOOLEAN_FLAGS: ReadonlySet<string> = new Set([
+  'json', 'help', 'version', 'no-open', 'yes', 'dry-run', 'plaintext', 'force', 'insecure-no-verify', 'quiet',
+  'header-only', 'ignore-policy', 'public', 'offline', 'verify', 'no-open-enrollment', 'resume',
+]);
 
 export function parseArgs(argv: readonly string[]): ParsedArgs {
   const positionals: string[] = [];

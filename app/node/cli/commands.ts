@@ -2,5 +2,8 @@
 import type { CliCommand } from './types.ts';
 import { commands as appCommands } from './app.ts';
 import { commands as demoCommands } from './demo.ts';
+import { commands as formatCommands } from './format.ts';
+import { commands as keysCommands } from './keys.ts';
+import { commands as brokerCommands } from './broker.ts';
 
-export const ALL_COMMANDS: readonly CliCommand[] = [...appCommands, ...demoCommands];
+export const ALL_COMMANDS: readonly CliCommand[] = [...appCommands, ...demoCommands, ...formatCommands, ...keysCommands, ...brokerCommands];

@@ -19,8 +19,7 @@ function findCommand(words: readonly string[]): { command: CliCommand; rest: str
 }
 
 export function generalHelp(): string {
-  const width = Math.max(...ALL_COMMANDS.map((c) => c.usage.length));
-  const lines = ALL_COMMANDS.map((c) => `  ${PROGRAM} ${c.usage.padEnd(width)}  ${c.summary}`);
+  const lines = ALL_COMMANDS.flatMap((c) => [`  ${PROGRAM} ${c.usage}`, `      ${c.summary}`]);
   return [
     `${APP_NAME} ${APP_VERSION}: encrypted, signed distribution of confidential model weights.`,
     '',
