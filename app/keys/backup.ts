@@ -7,6 +7,7 @@
  */
 import { fromUtf8, utf8 } from '../crypto/bytes.ts';
 import { AppError } from '../errors.ts';
+import { canonicalJson } from './canonical-json.ts';
 import { parseJwkOrSet, serializeJwkSet } from './jwk.ts';
 import { describeKey, type KeyMaterial } from './key.ts';
 import { openWithPassphrase, sealWithPassphrase, type ScryptParams } from './passphrase-envelope.ts';
@@ -68,8 +69,8 @@ export async function importBackup(text: string, passphrase: string): Promise<Ke
   const { envelope, plaintext } = await openWithPassphrase(passphrase, text, BACKUP_FORMAT, 'the key backup');
   try {
     const keys = parseJwkOrSet(fromUtf8(plaintext), { where: 'key backup' });
-    const listed = JSON.stringify(envelope.public.keys ?? null);
-    if (JSON.stringify(infoList(keys)) !== listed) throw new AppError('VALIDATION', 'The key backup is inconsistent: its key list does not match its contents.');
+    const listed = canonicalJson(envelope.public.keys ?? null);
+    if (canonicalJson(infoList(keys).map((e) => ({ ...e }))) !== listed) throw new AppError('VALIDATION', 'The key backup is inconsistent: its key list does not match its contents.');
     return keys;
   } finally {
     plaintext.fill(0);

@@ -128,6 +128,11 @@ export function parseEnvelope(text: string, expectedFormat: string, what: string
   const pub = d.public;
   if (typeof pub !== 'object' || pub === null || Array.isArray(pub)) throw bad('public');
   checkParams({ N: kdf.N, r: kdf.r, p: kdf.p }, what);
+  try {
+    canonicalJson(pub as CanonicalValue); // the AAD must be computable: only canonical JSON values
+  } catch {
+    throw bad('public');
+  }
   return {
     format: expectedFormat,
     version: 1,

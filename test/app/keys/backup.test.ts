@@ -90,3 +90,10 @@ void test('canonical JSON sorts keys, refuses floats', () => {
   assert.equal(canonicalJson({ b: 1, a: [true, null, 'x'], c: { z: 'é', y: undefined } }), '{"a":[true,null,"x"],"b":1,"c":{"z":"é"}}');
   assert.throws(() => canonicalJson(1.5));
 });
+
+void test('an envelope whose public part is not canonical JSON (a float) is refused as VALIDATION', async () => {
+  const text = await exportBackup([generateMasterKey()], PW, { params: FAST });
+  const doc = JSON.parse(text) as { public: Record<string, unknown> };
+  doc.public.extra = 1.5;
+  assert.equal(await codeOf(() => importBackup(JSON.stringify(doc), PW)), 'VALIDATION');
+});
