@@ -517,14 +517,23 @@ function ioVars(e: Expr, funcArity: Map<string, number>): { outs: Set<string>; n
 
 /** Reorders expressions so that each runs once the variables it needs are bound (OPA's safety reordering). */
 function reorder(body: Body, bound: Set<string>, funcArity: Map<string, number>): Body {
-  const infos = body.map((e) => ({ e, ...ioVars(e, funcArity) }));
+  const infos = body.map((e) => ({ e, ...ioVars(e, funcArity), sides: eqSides(e) }));
   const produced = new Set<string>();
-  for (const i of infos) for (const v of i.outs) produced.add(v);
+  const producers = new Map<string, number>();
+  for (const i of infos)
+    for (const v of i.outs) {
+      produced.add(v);
+      producers.set(v, (producers.get(v) ?? 0) + 1);
+    }
   const have = new Set(bound);
   const out: Expr[] = [];
   const pending = [...infos];
+  // a unification runs once one side is ground (its variables bound, or bound by no other expression)
+  const ground = (side: Set<string>): boolean => [...side].every((v) => have.has(v));
+  const canWait = (sides: [Set<string>, Set<string>], own: Set<string>): boolean => [...sides[0], ...sides[1]].some((v) => !have.has(v) && (producers.get(v) ?? 0) - (own.has(v) ? 1 : 0) > 0);
+  const unifyReady = (sides: [Set<string>, Set<string>] | undefined, own: Set<string>): boolean => sides === undefined || ground(sides[0]) || ground(sides[1]) || !canWait(sides, own);
   while (pending.length > 0) {
-    let idx = pending.findIndex((i) => ready(i.needs, have, produced));
+    let idx = pending.findIndex((i) => ready(i.needs, have, produced) && unifyReady(i.sides, i.outs));
     if (idx < 0) idx = 0; // unsafe: keep source order, the evaluator reports the unbound variable
     const [pick] = pending.splice(idx, 1);
     if (pick === undefined) break;
@@ -532,6 +541,20 @@ function reorder(body: Body, bound: Set<string>, funcArity: Map<string, number>)
     for (const v of pick.outs) have.add(v);
   }
   return out;
+}
+
+/** Pattern variables of each side of a top-level unification. */
+function eqSides(e: Expr): [Set<string>, Set<string>] | undefined {
+  if (e.type !== 'term' || e.negated || e.term.type !== 'call' || e.term.op !== 'eq') return undefined;
+  const a = new Set<string>();
+  const b = new Set<string>();
+  patternVars(e.term.args[0] as Term, a);
+  patternVars(e.term.args[1] as Term, b);
+  for (const r of ROOTS) {
+    a.delete(r);
+    b.delete(r);
+  }
+  return [a, b];
 }
 
 function ready(needs: Set<string>, have: Set<string>, produced: Set<string>): boolean {
