@@ -274,8 +274,11 @@ export class Evaluator {
           if (e.key !== undefined) return this.unifyVal(e.key, key, env, () => this.unifyVal(e.value, val, env, k));
           return this.unifyVal(e.value, val, env, k);
         }));
-      case 'every':
-        return this.evalTerm(e.domain, env, (dom) => {
+      case 'every': {
+        // an undefined domain has no elements: every is then vacuously true, as in OPA
+        let defined = false;
+        const r = this.evalTerm(e.domain, env, (dom) => {
+          defined = true;
           let ok = true;
           this.iterate(dom, (key, val) => {
             const saved = new Map(env);
@@ -293,6 +296,8 @@ export class Evaluator {
           });
           return ok ? k() : false;
         });
+        return defined ? r : k();
+      }
     }
   }
 
