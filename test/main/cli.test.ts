@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -61,10 +61,24 @@ test('the installed bin runs the demo and writes the demo model', { timeout: 120
   const dir = mkdtempSync(join(tmpdir(), 'mv-demo-'));
   const r = spawnSync(process.execPath, [BIN, 'demo', '--dir', dir, '--json'], { encoding: 'utf8', env: { ...process.env, MODEL_VAULT_HOME: join(dir, 'home') } });
   assert.equal(r.status, 0, r.stderr);
-  const doc = JSON.parse(r.stdout) as { ok: boolean; steps: { step: string; ok: boolean }[] };
+  const doc = JSON.parse(r.stdout) as { ok: boolean; steps: { step: string; ok: boolean; detail: Record<string, unknown> }[] };
   assert.equal(doc.ok, true);
-  assert.ok(doc.steps.length >= 2);
   assert.ok(doc.steps.every((s) => s.ok));
+  const byName = (prefix: string) => doc.steps.find((s) => s.step.startsWith(prefix))?.detail;
+  assert.equal(byName('Verify:')?.ok, true);
+  assert.equal(byName('Tamper check')?.refused, true);
+  assert.equal(byName('Tamper check')?.code, 'MANIFEST_MISMATCH');
+  assert.deepEqual(byName('Verify again'), { newKeyOk: true, oldKeyRefused: true });
+  // Nothing secret on the screen: the key files' secret members never appear in the narration or the JSON.
+  for (const name of ['producer-master.jwk', 'producer-signing.jwk', 'producer-master-2.jwk']) {
+    const jwk = JSON.parse(readFileSync(join(dir, 'keys', name), 'utf8')) as { k?: string; d?: string };
+    const secret = jwk.k ?? jwk.d ?? '';
+    assert.ok(secret.length >= 20);
+    for (const form of [secret, Buffer.from(secret, 'base64').toString('hex'), Buffer.from(secret, 'base64').toString('base64url')]) {
+      assert.ok(!r.stdout.includes(form) && !r.stderr.includes(form), `${name}: secret printed`);
+    }
+    assert.equal(statSync(join(dir, 'keys', name)).mode & 0o777, 0o600);
+  }
   assert.match(r.stderr, /\[1\/\d+\] Check this installation/);
   const files = readdirSync(join(dir, 'demo-model')).sort();
   assert.deepEqual(files, ['LICENSE', 'README.md', 'config.json', 'generation_config.json', 'model-00001-of-00002.safetensors', 'model-00002-of-00002.safetensors', 'model.safetensors.index.json', 'tokenizer.json', 'tokenizer_config.json']);
