@@ -105,7 +105,12 @@ export interface OpenOptions extends PolicyOptions {
   readonly bulkDecrypt?: BulkDecrypt;
 }
 
-export type BulkDecrypt = (params: TensorCipherParams, dek: Uint8Array, entry: EncryptionEntry, ciphertext: Uint8Array) => Promise<Uint8Array>;
+/**
+ * Decrypts a whole chunked tensor whose ciphertext is at absolute `offset` (length `byteLength`) in the source,
+ * reading it itself (so a file-backed adapter can spread reads and decryption over threads). Must authenticate every
+ * chunk before returning and must never return partially decrypted data.
+ */
+export type BulkDecrypt = (params: TensorCipherParams, dek: Uint8Array, entry: EncryptionEntry, offset: number, byteLength: number) => Promise<Uint8Array>;
 
 export interface SignerInfo {
   readonly kid?: string;
@@ -235,8 +240,9 @@ export async function openModelSource(source: ByteSource, options: OpenOptions =
   async function getWhole(t: TensorInfo): Promise<Uint8Array> {
     const entry = crypto?.entries.get(t.name);
     if (entry === undefined || params === null) return readPlain(t);
-    const ct = await source.read(header.dataStart + t.begin, t.end - t.begin);
-    if (options.bulkDecrypt !== undefined && params.chunked && ct.length > params.chunkSize) return options.bulkDecrypt(params, dekFor(t.name), entry, ct);
+    const len = t.end - t.begin;
+    if (options.bulkDecrypt !== undefined && params.chunked && len > params.chunkSize) return options.bulkDecrypt(params, dekFor(t.name), entry, header.dataStart + t.begin, len);
+    const ct = await source.read(header.dataStart + t.begin, len);
     return decryptTensor(aead, params, dekFor(t.name), entry, ct);
   }
 

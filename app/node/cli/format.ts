@@ -20,11 +20,15 @@ import { rewrapModel } from '../format/rotate.ts';
 import { verifyModel, type VerifyReport } from '../format/verify.ts';
 import { commit, removeQuietly, tempPathFor } from '../format/atomic.ts';
 import { stringFlag } from './args.ts';
-import { usageError } from './main.ts';
 import { type CliCommand, type CliIo, type ParsedArgs, EXIT } from './types.ts';
 
 // ---------------------------------------------------------------------------------------------------------------
 // Flag and key helpers
+
+/** A usage error (exit 2), worded as main.ts does; not imported from it to avoid an import cycle via commands.ts. */
+function usageError(usage: string, problem: string): AppError {
+  return new AppError('VALIDATION', `usage: model-vault ${usage} (${problem})`);
+}
 
 /** Boolean flags the shared parser does not know: a value it swallowed is given back as a positional. */
 function boolFlag(args: ParsedArgs, name: string, positionals: string[]): boolean {

@@ -1,27 +1,57 @@
 /**
- * A small pool of AEAD worker threads (one per core by default) for bulk v2 chunk encryption and decryption.
- * Jobs are transferred (zero-copy) and the caller bounds how many are in flight.
+ * A pool of AEAD worker threads (one per core by default) for bulk v2 chunk work: sealing batches for the packager,
+ * and opening tensors straight from a file into shared output memory for the reader. One shared pool per process
+ * (`sharedPool()`), started lazily; idle workers never keep the process alive.
  */
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { AppError, BugError, isErrorCode } from '../../errors.ts';
 import type { AeadAlg } from '../../crypto/aead.ts';
 
-export interface ChunkJob {
+interface JobBase {
   readonly id: number;
-  readonly op: 'seal' | 'open';
   readonly alg: AeadAlg;
   readonly key: Uint8Array;
   readonly baseIv: Uint8Array;
   readonly firstIndex: number;
   readonly chunkSize: number;
-  readonly data: ArrayBuffer;
-  readonly tags: ArrayBuffer | null;
 }
 
+/** Seal a batch of consecutive chunks held in `data` (transferred back as ciphertext). */
+export interface SealJob extends JobBase {
+  readonly op: 'seal';
+  readonly data: ArrayBuffer;
+}
+
+/** Open a batch of chunks held in `data` (transferred), returning plaintext. */
+export interface OpenJob extends JobBase {
+  readonly op: 'open';
+  readonly data: ArrayBuffer;
+  readonly tags: ArrayBuffer;
+}
+
+/** Read `length` bytes at `position` of `path`, open them, and write the plaintext into `out` at `outOffset`. */
+export interface OpenFileJob extends JobBase {
+  readonly op: 'open-file';
+  readonly path: string;
+  readonly position: number;
+  readonly length: number;
+  readonly tags: ArrayBuffer;
+  readonly out: SharedArrayBuffer;
+  readonly outOffset: number;
+}
+
+export type ChunkJob = SealJob | OpenJob | OpenFileJob;
+type NewJob = Omit<SealJob, 'id'> | Omit<OpenJob, 'id'> | Omit<OpenFileJob, 'id'>;
+
 export type ChunkResult =
-  | { readonly id: number; readonly ok: true; readonly data: ArrayBuffer; readonly tags: ArrayBuffer | null }
+  | { readonly id: number; readonly ok: true; readonly data: ArrayBuffer | null; readonly tags: ArrayBuffer | null }
   | { readonly id: number; readonly ok: false; readonly code: string; readonly message: string };
+
+export interface JobOutput {
+  readonly data: Uint8Array;
+  readonly tags: Uint8Array | null;
+}
 
 const TSX_API = import.meta.resolve('tsx/esm/api');
 const WORKER_URL = new URL('./aead-worker.ts', import.meta.url).href;
@@ -31,10 +61,15 @@ interface Slot {
   busy: boolean;
 }
 
+interface Waiter {
+  resolve: (r: JobOutput) => void;
+  reject: (e: unknown) => void;
+}
+
 export class AeadPool {
   private readonly slots: Slot[] = [];
-  private readonly pending = new Map<number, { resolve: (r: { data: Uint8Array; tags: Uint8Array | null }) => void; reject: (e: unknown) => void; slot: Slot }>();
-  private readonly queue: { job: Omit<ChunkJob, 'id'>; resolve: (r: { data: Uint8Array; tags: Uint8Array | null }) => void; reject: (e: unknown) => void }[] = [];
+  private readonly pending = new Map<number, Waiter & { slot: Slot }>();
+  private readonly queue: (Waiter & { job: NewJob })[] = [];
   private nextId = 1;
   private closed = false;
   readonly size: number;
@@ -56,7 +91,7 @@ export class AeadPool {
       this.pending.delete(r.id);
       slot.busy = false;
       worker.unref(); // idle workers never keep the process alive
-      if (r.ok) p.resolve({ data: new Uint8Array(r.data), tags: r.tags === null ? null : new Uint8Array(r.tags) });
+      if (r.ok) p.resolve({ data: r.data === null ? new Uint8Array(0) : new Uint8Array(r.data), tags: r.tags === null ? null : new Uint8Array(r.tags) });
       else p.reject(new AppError(isErrorCode(r.code) ? r.code : 'INTERNAL', r.message));
       this.pump();
     });
@@ -86,13 +121,15 @@ export class AeadPool {
       slot.busy = true;
       slot.worker.ref();
       this.pending.set(id, { resolve: q.resolve, reject: q.reject, slot });
-      const transfer = [q.job.data, ...(q.job.tags === null ? [] : [q.job.tags])];
+      const transfer: ArrayBuffer[] = [];
+      if (q.job.op !== 'open-file') transfer.push(q.job.data);
+      if (q.job.op !== 'seal') transfer.push(q.job.tags);
       slot.worker.postMessage({ ...q.job, id }, transfer);
     }
   }
 
-  /** Runs one job; `data` (and `tags`) are transferred, so the caller must not use them afterwards. */
-  run(job: Omit<ChunkJob, 'id'>): Promise<{ data: Uint8Array; tags: Uint8Array | null }> {
+  /** Runs one job; `data`/`tags` buffers are transferred, so the caller must not use them afterwards. */
+  run(job: NewJob): Promise<JobOutput> {
     if (this.closed) return Promise.reject(new AppError('CANCELLED', 'The encryption pool is closed.'));
     return new Promise((resolve, reject) => {
       this.queue.push({ job, resolve, reject });
@@ -107,4 +144,12 @@ export class AeadPool {
     this.pending.clear();
     await Promise.all(this.slots.splice(0).map((s) => s.worker.terminate()));
   }
+}
+
+let shared: AeadPool | undefined;
+
+/** The process-wide pool (one worker per core, started on first use, never closed; idle workers are unref'd). */
+export function sharedPool(): AeadPool {
+  shared ??= new AeadPool();
+  return shared;
 }

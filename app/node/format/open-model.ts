@@ -7,12 +7,12 @@
 import { readFile, stat } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { AppError } from '../../errors.ts';
-import { TAG_BYTES } from '../../crypto/aead.ts';
+import { TAG_BYTES, decryptFailed } from '../../crypto/aead.ts';
 import type { KeyDescriptor } from '../../format/crypto-metadata.ts';
 import { parseJwks, type MasterKey } from '../../format/keys.ts';
 import { openModelSource, type BulkDecrypt, type ModelHandle, type OpenOptions } from '../../format/reader.ts';
 import { chunkCount } from '../../format/tensor-cipher.ts';
-import { AeadPool } from './aead-pool.ts';
+import { AeadPool, sharedPool } from './aead-pool.ts';
 import { openFileSource } from './file-source.ts';
 import { nodeAead } from './node-aead.ts';
 
@@ -36,28 +36,28 @@ export async function masterKeysFromJku(descriptor: KeyDescriptor, allowList: re
   return parseJwks(await readFile(path, 'utf8')).flatMap((k) => (k.kind === 'master' ? [k.key] : []));
 }
 
-function poolDecrypt(pool: AeadPool): BulkDecrypt {
-  return async (params, dek, entry, ciphertext) => {
+/** Splits a chunked tensor over the pool: each worker reads its part of the file and decrypts into shared memory. */
+function poolDecrypt(pool: AeadPool, path: string): BulkDecrypt {
+  return async (params, dek, entry, offset, byteLength) => {
     const { baseIv, tags } = entry;
-    if (baseIv === undefined || tags === undefined) return nodeAead.open(params.alg, dek, new Uint8Array(12), ciphertext, new Uint8Array(16));
-    const k = chunkCount(ciphertext.length, params.chunkSize);
-    const per = Math.max(1, Math.ceil(k / pool.size));
-    const out = new Uint8Array(ciphertext.length);
-    const jobs: Promise<void>[] = [];
-    for (let first = 0; first < k; first += per) {
+    if (baseIv === undefined || tags === undefined) throw decryptFailed();
+    const k = chunkCount(byteLength, params.chunkSize);
+    // Batches of ~8 MiB (whole chunks), at least one job per worker.
+    const perJob = Math.max(1, Math.min(Math.ceil(k / pool.size), Math.ceil((8 << 20) / params.chunkSize)));
+    const shared = new SharedArrayBuffer(byteLength);
+    const jobs: Promise<unknown>[] = [];
+    for (let first = 0; first < k; first += perJob) {
       const start = first * params.chunkSize;
-      const end = Math.min(ciphertext.length, (first + per) * params.chunkSize);
-      const last = Math.min(k, first + per);
-      jobs.push(
-        pool.run({ op: 'open', alg: params.alg, key: dek.slice(), baseIv, firstIndex: first, chunkSize: params.chunkSize, data: ciphertext.slice(start, end).buffer, tags: tags.slice(first * TAG_BYTES, last * TAG_BYTES).buffer })
-          .then((r) => out.set(r.data, start)),
-      );
+      const end = Math.min(byteLength, (first + perJob) * params.chunkSize);
+      const last = Math.min(k, first + perJob);
+      jobs.push(pool.run({ op: 'open-file', alg: params.alg, key: dek.slice(), baseIv, firstIndex: first, chunkSize: params.chunkSize, path, position: offset + start, length: end - start, tags: tags.slice(first * TAG_BYTES, last * TAG_BYTES).buffer, out: shared, outOffset: start }));
     }
-    try {
-      await Promise.all(jobs);
-    } catch (e) {
+    const out = new Uint8Array(shared);
+    const results = await Promise.allSettled(jobs);
+    const failed = results.find((r) => r.status === 'rejected');
+    if (failed !== undefined) {
       out.fill(0);
-      throw e;
+      throw (failed).reason instanceof Error ? (failed).reason : decryptFailed();
     }
     return out;
   };
@@ -74,17 +74,18 @@ export async function openModel(path: string, options: NodeOpenOptions = {}): Pr
     const fromJku = await masterKeysFromJku(d, allow);
     return fromJku.find((k) => d.kid === undefined || k.kid === d.kid);
   };
-  const pool = options.parallel === false ? null : new AeadPool(options.workers);
+  const pool = options.parallel === false ? null : options.workers === undefined ? sharedPool() : new AeadPool(options.workers);
+  const ownPool = pool !== null && options.workers !== undefined;
   try {
-    const handle = await openModelSource(source, { aead: nodeAead, ...options, ...(masterKeys === undefined ? {} : { masterKeys }), ...(pool === null ? {} : { bulkDecrypt: poolDecrypt(pool) }) });
+    const handle = await openModelSource(source, { aead: nodeAead, ...options, ...(masterKeys === undefined ? {} : { masterKeys }), ...(pool === null ? {} : { bulkDecrypt: poolDecrypt(pool, path) }) });
     const close = (): Promise<void> => handle.close();
     return Object.freeze({ ...handle, close: async () => {
       await close();
-      await pool?.close();
+      if (ownPool) await pool.close();
     } });
   } catch (e) {
     await source.close?.();
-    await pool?.close();
+    if (ownPool) await pool.close();
     throw e;
   }
 }

@@ -22,7 +22,7 @@ import { chunkCount, drawBaseIv, wrapDek } from '../../format/tensor-cipher.ts';
 import { buildHeader, encDescriptorFor, extraReservedFor, planModel, userMetadataFor, type EncryptOptions, type EncryptSelection, type ModelPlan } from '../../format/writer.ts';
 import { manifestText, type FolderManifest } from '../../format/manifest.ts';
 import { nodeAead, streamSealer } from './node-aead.ts';
-import { AeadPool } from './aead-pool.ts';
+import { AeadPool, sharedPool } from './aead-pool.ts';
 import { commit, ensureAbsent, fsyncPath, removeQuietly, tempPathFor } from './atomic.ts';
 import { openFileSource, ioError } from './file-source.ts';
 
@@ -229,7 +229,7 @@ async function packageFileTo(inPath: string, outPath: string, ctx: FileContext):
                 const end = Math.min(len, (first + chunksPerBatch) * plan.chunkSize);
                 const block = await readExact(input, inPos + start, end - start);
                 const outHandle = out;
-                const p = pool.run({ op: 'seal', alg: plan.alg, key: dek, baseIv, firstIndex: first, chunkSize: plan.chunkSize, data: block.buffer as ArrayBuffer, tags: null })
+                const p = pool.run({ op: 'seal', alg: plan.alg, key: dek, baseIv, firstIndex: first, chunkSize: plan.chunkSize, data: block.buffer as ArrayBuffer })
                   .then(async (r) => {
                     tags.set(r.tags as Uint8Array, first * TAG_BYTES);
                     await writeAll(outHandle, r.data, outPos + start);
@@ -310,7 +310,7 @@ export async function packageModel(options: PackageOptions): Promise<PackageResu
     throw ioError('read the input', e);
   });
   await ensureAbsent(options.output, options.overwrite === true);
-  const pool = new AeadPool(options.workers);
+  const pool = options.workers === undefined ? sharedPool() : new AeadPool(options.workers);
   const temp = tempPathFor(options.output);
   const warnings = new Set<string>();
   try {
@@ -354,7 +354,7 @@ export async function packageModel(options: PackageOptions): Promise<PackageResu
     await removeQuietly(temp);
     throw e;
   } finally {
-    await pool.close();
+    if (options.workers !== undefined) await pool.close();
   }
 }
 

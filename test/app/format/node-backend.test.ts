@@ -47,7 +47,7 @@ void test('worker-pool v2 chunk encryption equals the noble path, and opens', as
       baseIv[8] = 0; // keep the counter far from overflow for this test
       const pt = randomBytes(10_000);
       const ref = encryptTensor(nobleAead, { alg, chunked: true, chunkSize: 333 }, dek, pt, baseIv);
-      const r = await pool.run({ op: 'seal', alg, key: dek.slice(), baseIv, firstIndex: 0, chunkSize: 333, data: pt.slice().buffer, tags: null });
+      const r = await pool.run({ op: 'seal', alg, key: dek.slice(), baseIv, firstIndex: 0, chunkSize: 333, data: pt.slice().buffer });
       assert.deepEqual(r.data, ref.ciphertext);
       assert.deepEqual(r.tags, ref.fields.tags);
       const o = await pool.run({ op: 'open', alg, key: dek.slice(), baseIv, firstIndex: 0, chunkSize: 333, data: r.data.slice().buffer, tags: (r.tags).slice().buffer });
