@@ -221,7 +221,7 @@ export function sprintf(format: string, args: readonly Value[]): string {
       out += `%!${verb}(MISSING)`;
       continue;
     }
-    const v = args[ai++] as Value;
+    const v = goArg(args[ai++] as Value);
     let s = fmtOne(verb, v, flags, prec);
     const w = width === '' ? 0 : Number(width);
     if ([...s].length < w) {
@@ -237,91 +237,156 @@ export function sprintf(format: string, args: readonly Value[]): string {
   if (ai < args.length) {
     out += `%!(EXTRA ${args
       .slice(ai)
+      .map(goArg)
       .map((v) => `${goType(v)}=${fmtOne('v', v, '', undefined)}`)
       .join(', ')})`;
   }
   return out;
 }
 
+/** How OPA hands a Rego value to Go's fmt: strings, int64/big ints and float64 natively, the rest as ast values. */
 function goType(v: Value): string {
   if (typeof v === 'string') return 'string';
-  if (v instanceof Num) return v.isInt() ? '*big.Int' : '*big.Float';
-  if (typeof v === 'boolean') return 'bool';
-  return 'ast.Value';
+  if (v instanceof Num) {
+    if (!v.isInt()) return 'float64';
+    const b = v.toBigInt() ?? 0n;
+    return b >= -(1n << 63n) && b < 1n << 63n ? 'int' : '*big.Int';
+  }
+  if (typeof v === 'boolean') return 'ast.Boolean';
+  if (v === null) return 'ast.Null';
+  if (v instanceof RSet) return '*ast.set';
+  if (v instanceof RObject) return '*ast.object';
+  return '*ast.Array';
+}
+
+/** Numbers beyond float64 reach Go's fmt as their literal text (OPA falls back to the number's string). */
+function goArg(v: Value): Value {
+  if (v instanceof Num && !Number.isFinite(v.toNumber())) return sciText(v);
+  return v;
+}
+
+function bad(verb: string, v: Value): string {
+  return `%!${verb}(${goType(v)}=${fmtOne('v', v, '', undefined)})`;
+}
+
+function goQuote(s: string): string {
+  let out = '"';
+  for (const ch of s) {
+    const c = ch.codePointAt(0) ?? 0;
+    if (ch === '"') out += '\\"';
+    else if (ch === '\\') out += '\\\\';
+    else if (c === 10) out += '\\n';
+    else if (c === 13) out += '\\r';
+    else if (c === 9) out += '\\t';
+    else if (c < 0x20 || c === 0x7f) out += `\\x${c.toString(16).padStart(2, '0')}`;
+    else out += ch;
+  }
+  return `${out}"`;
 }
 
 function fmtOne(verb: string, v: Value, flags: string, prec: string | undefined): string {
-  switch (verb) {
-    case 'v':
-    case 's':
-      if (typeof v === 'string') return prec !== undefined ? [...v].slice(0, Number(prec || '0')).join('') : v;
-      if (v instanceof Num) return numV(v);
-      return toRegoString(v);
-    case 'q':
-      if (typeof v === 'string') return JSON.stringify(v);
-      return `%!q(${goType(v)}=${fmtOne('v', v, '', undefined)})`;
-    case 'd':
-      if (v instanceof Num && v.isInt()) {
-        const s = (v.toBigInt() ?? 0n).toString();
-        return flags.includes('+') && v.sign() >= 0 ? `+${s}` : s;
+  const t = goType(v);
+  const p = prec === undefined ? undefined : Number(prec || '0');
+  if (t === 'string') {
+    const sv = v as string;
+    switch (verb) {
+      case 'v':
+      case 's':
+        return p !== undefined ? [...sv].slice(0, p).join('') : sv;
+      case 'q':
+        return goQuote(sv);
+      case 'x':
+      case 'X': {
+        const h = [...new TextEncoder().encode(sv)].map((x) => x.toString(16).padStart(2, '0')).join('');
+        return verb === 'X' ? h.toUpperCase() : h;
       }
-      return `%!d(${goType(v)}=${fmtOne('v', v, '', undefined)})`;
-    case 'f':
-    case 'F':
-    case 'e':
-    case 'E':
-    case 'g':
-    case 'G':
-      if (v instanceof Num) {
-        const x = v.toNumber();
-        let s: string;
-        const p = prec === undefined ? undefined : Number(prec || '0');
-        if (verb === 'f' || verb === 'F') s = v.isInt() && p === undefined ? fixed(v, 6) : fixed(v, p ?? 6);
-        else if (verb === 'e' || verb === 'E') {
-          s = x.toExponential(p ?? 6).replace(/e([+-])(\d)$/, 'e$10$2');
-          if (verb === 'E') s = s.toUpperCase();
-        } else {
-          s = p === undefined ? numV(v) : String(Number(x.toPrecision(p)));
-        }
-        return flags.includes('+') && x >= 0 ? `+${s}` : s;
-      }
-      return `%!${verb}(${goType(v)}=${fmtOne('v', v, '', undefined)})`;
-    case 'x':
-    case 'X': {
-      let s: string;
-      if (v instanceof Num && v.isInt()) s = (v.toBigInt() ?? 0n).toString(16);
-      else if (typeof v === 'string') s = [...new TextEncoder().encode(v)].map((b) => b.toString(16).padStart(2, '0')).join('');
-      else return `%!${verb}(${goType(v)}=${fmtOne('v', v, '', undefined)})`;
-      return verb === 'X' ? s.toUpperCase() : s;
+      default:
+        return bad(verb, v);
     }
-    case 'o':
-      if (v instanceof Num && v.isInt()) return (v.toBigInt() ?? 0n).toString(8);
-      return `%!o(${goType(v)}=${fmtOne('v', v, '', undefined)})`;
-    case 'b':
-      if (v instanceof Num && v.isInt()) return (v.toBigInt() ?? 0n).toString(2);
-      return `%!b(${goType(v)}=${fmtOne('v', v, '', undefined)})`;
-    case 't':
-      if (typeof v === 'boolean') return String(v);
-      return `%!t(${goType(v)}=${fmtOne('v', v, '', undefined)})`;
-    case 'T':
-      return goType(v);
-    default:
-      return `%!${verb}(${goType(v)}=${fmtOne('v', v, '', undefined)})`;
   }
+  if (t === 'int' || t === '*big.Int') {
+    const b = (v as Num).toBigInt() ?? 0n;
+    const sign = flags.includes('+') && b >= 0n ? '+' : '';
+    switch (verb) {
+      case 'v':
+      case 'd':
+        return sign + b.toString();
+      case 's':
+        return t === '*big.Int' ? b.toString() : bad(verb, v);
+      case 'b':
+        return sign + b.toString(2);
+      case 'o':
+        return sign + b.toString(8);
+      case 'x':
+        return sign + b.toString(16);
+      case 'X':
+        return sign + b.toString(16).toUpperCase();
+      case 'c':
+        return t === 'int' ? String.fromCodePoint(Number(b)) : bad(verb, v);
+      case 'e':
+      case 'E':
+      case 'f':
+      case 'F':
+      case 'g':
+      case 'G':
+        return bad(verb, v);
+      default:
+        return bad(verb, v);
+    }
+  }
+  if (t === 'float64') {
+    const n = v as Num;
+    const x = n.toNumber();
+    const sign = flags.includes('+') && x >= 0 ? '+' : '';
+    switch (verb) {
+      case 'v':
+        return sign + goFloatG(x, undefined, 21);
+      case 'g':
+      case 'G': {
+        const out = goFloatG(x, p, p === undefined ? 21 : p);
+        return sign + (verb === 'G' ? out.toUpperCase() : out);
+      }
+      case 'f':
+      case 'F':
+        return sign + fixed(n, p ?? 6);
+      case 'e':
+      case 'E': {
+        const e = x.toExponential(p ?? 6).replace(/e([+-])(\d)$/, 'e$10$2');
+        return sign + (verb === 'E' ? e.toUpperCase() : e);
+      }
+      default:
+        return bad(verb, v);
+    }
+  }
+  // other values are ast values printed through their String() method
+  if (verb === 'v' || verb === 's') return toRegoString(v);
+  return bad(verb, v);
+}
+
+/** Go's %g / %v for float64: shortest digits, exponent form below 1e-4 or from 10^threshold. */
+function goFloatG(x: number, prec: number | undefined, threshold: number): string {
+  if (!Number.isFinite(x)) return x > 0 ? '+Inf' : x < 0 ? '-Inf' : 'NaN';
+  if (x === 0) return Object.is(x, -0) ? '-0' : '0';
+  const e = (prec === undefined ? x.toExponential() : x.toExponential(Math.max(0, prec - 1))).split('e');
+  let digits = (e[0] ?? '0').replace('-', '').replace('.', '');
+  if (prec !== undefined) digits = digits.replace(/0+$/, '') || '0';
+  const exp = Number(e[1] ?? '0');
+  const neg = x < 0 ? '-' : '';
+  if (exp < -4 || exp >= threshold) {
+    const mant = digits.length > 1 ? `${digits[0] ?? ''}.${digits.slice(1)}` : digits;
+    return `${neg}${mant}e${exp < 0 ? '-' : '+'}${String(Math.abs(exp)).padStart(2, '0')}`;
+  }
+  if (exp >= 0) {
+    const intPart = digits.length > exp + 1 ? digits.slice(0, exp + 1) : digits.padEnd(exp + 1, '0');
+    const frac = digits.length > exp + 1 ? digits.slice(exp + 1) : '';
+    return `${neg}${intPart}${frac === '' ? '' : `.${frac}`}`;
+  }
+  return `${neg}0.${'0'.repeat(-exp - 1)}${digits}`;
 }
 
 /** A number as Go prints a big.Int or big.Float with %v. */
 function numV(v: Num): string {
-  const x = v.toNumber();
-  if (!Number.isFinite(x)) return v.toString().includes('e') ? v.toString().replace('e+', 'e') : sciText(v);
-  if (v.isInt()) return (v.toBigInt() ?? 0n).toString();
-  const s = String(x);
-  if (/e/.test(s)) {
-    // Go %v for big.Float uses %g: exponent with at least 2 digits
-    return s.replace(/e([+-])(\d)$/, 'e$10$2');
-  }
-  if (Math.abs(x) >= 1e21) return x.toExponential().replace(/e([+-])(\d)$/, 'e$10$2');
-  return s;
+  return fmtOne('v', v, '', undefined);
 }
 
 /** Fixed-point formatting with exact decimal rounding (half to even as Go's strconv does for exact halves). */
