@@ -35,6 +35,7 @@ import {
 import type { KeyStore, StoredKeyInfo } from '../../keys/keystore.ts';
 import { combineShares, decodeShare, encodeShare, splitSecret } from '../../keys/shamir.ts';
 import { DEFAULT_SCRYPT, type ScryptParams } from '../../keys/passphrase-envelope.ts';
+import { addKey, type KeysetPurpose, promoteKey, retireKey } from '../../keys/keyset.ts';
 import { evaluateSigner, findByFingerprintOrKid, parseScope, publicKeyOf, scopeToString, trustSigner, untrustSigner } from '../../keys/trust.ts';
 import { AuditLog, readAuditLogText } from '../audit/log.ts';
 import type { AuditDetailValue, AuditResult } from '../audit/entry.ts';
@@ -42,6 +43,7 @@ import { parseEntry } from '../audit/entry.ts';
 import { splitLines, verifyAuditLog } from '../audit/verify.ts';
 import { writeFileAtomic } from '../keys/atomic-write.ts';
 import { FileKeyStore } from '../keys/file-keystore.ts';
+import { findKeyset, keysetsPath, loadKeysets, replaceKeyset, updateKeysets } from '../keys/keyset-file.ts';
 import { KeychainKeyStore } from '../keys/keychain-keystore.ts';
 import { auditLogPath, keystorePath, trustStorePath } from '../keys/paths.ts';
 import { loadTrustStore, updateTrustStore } from '../keys/trust-file.ts';
@@ -286,6 +288,8 @@ const keysDelete: CliCommand = {
     return audited(io, args, 'keys.delete', kid ?? '', async () => {
       if (kid === undefined) throw usage('keys delete <kid> --yes', 'missing kid');
       if (!bool(args, 'yes')) throw usage('keys delete <kid> --yes', 'deleting a key is permanent: confirm with --yes');
+      const inUse = (await loadKeysets(keysetsPath(io.env))).keysets.flatMap((ks) => ks.entries.filter((e) => e.kid === kid && e.state !== 'retired').map((e) => `${e.state} in the ${ks.purpose} keyset of ${ks.owner}`));
+      if (inUse.length > 0) throw new AppError('VALIDATION', `Key ${kid} is ${inUse.join(', ')}: old keys are kept until retired. Retire it first ("${PROGRAM} keys retire ${kid}").`);
       const store = await openStore(args, io, 'read');
       const stored = await store.get(kid);
       if (stored === undefined) throw new AppError('KEY_NOT_FOUND', `No key "${kid}" in ${store.info.location}.`);
@@ -436,6 +440,69 @@ function trustCommand(trusted: boolean): CliCommand {
 }
 
 // ---------------------------------------------------------------------------------------------------------------
+// keys stage | promote | retire | keysets (app/keys/keyset.ts)
+
+type KeysetVerb = 'stage' | 'promote' | 'retire';
+
+function keysetCommand(verb: KeysetVerb): CliCommand {
+  const summaries: Record<KeysetVerb, string> = {
+    stage: 'add a stored key to its keyset as staged (enc keyset for master keys, sign keyset for signing keys)',
+    promote: 'make a staged key active; the active key becomes previous (still usable to read) until retired',
+    retire: 'retire a previous or staged key: it is no longer used (the active key cannot be retired)',
+  };
+  const u = `keys ${verb} <kid> [--owner <producer>] [--store keychain|file] [--json]`;
+  return {
+    words: ['keys', verb],
+    summary: summaries[verb],
+    usage: u,
+    run: (args, io) => {
+      const kid = args.positionals[0];
+      return audited(io, args, `keys.${verb}`, kid ?? '', async () => {
+        if (kid === undefined) throw usage(u, 'missing kid');
+        const owner = flag(args, 'owner') ?? 'default';
+        const path = keysetsPath(io.env);
+        let purpose: KeysetPurpose;
+        let info: StoredKeyInfo | undefined;
+        if (verb === 'stage') {
+          const store = await openStore(args, io, 'list');
+          info = (await store.list()).find((k) => k.kid === kid);
+          if (info === undefined) throw new AppError('KEY_NOT_FOUND', `No key "${kid}" in ${store.info.location}.`);
+          purpose = info.kind === 'master' ? 'enc' : 'sign';
+        } else {
+          const current = await loadKeysets(path);
+          const holder = current.keysets.find((k) => k.owner === owner && k.entries.some((e) => e.kid === kid));
+          if (holder === undefined) throw new AppError('KEY_NOT_FOUND', `Key ${kid} is in no keyset of ${owner}. Stage it first with "${PROGRAM} keys stage ${kid}".`);
+          purpose = holder.purpose;
+        }
+        const now = new Date();
+        const next = await updateKeysets(path, (f) => {
+          const ks = findKeyset(f, purpose, owner);
+          const changed = verb === 'stage' ? addKey(ks, info as StoredKeyInfo, now) : verb === 'promote' ? promoteKey(ks, kid, now) : retireKey(ks, kid, now);
+          return replaceKeyset(f, changed);
+        });
+        const ks = findKeyset(next, purpose, owner);
+        const entry = ks.entries.find((e) => e.kid === kid);
+        print(io, { owner, purpose, kid, state: entry?.state, keyset: ks }, `${kid} is now ${entry?.state ?? '?'} in the ${purpose} keyset of ${owner}`);
+        return { details: { owner, purpose, state: entry?.state ?? 'unknown', ...(entry === undefined ? {} : { keyFingerprint: entry.fingerprint }) } };
+      });
+    },
+  };
+}
+
+const keysKeysets: CliCommand = {
+  words: ['keys', 'keysets'],
+  summary: 'show the keysets: which key is active, staged, previous or retired',
+  usage: 'keys keysets [--json]',
+  run: async (_args, io) => {
+    const path = keysetsPath(io.env);
+    const f = await loadKeysets(path);
+    const lines = f.keysets.flatMap((ks) => [`${ks.owner} ${ks.purpose}:`, ...ks.entries.map((e) => `  ${e.state.padEnd(8)} ${e.kid.padEnd(28)} ${e.alg.padEnd(17)} ${formatFingerprint(e.fingerprint)}`)]);
+    print(io, { file: path, keysets: f.keysets }, lines.length === 0 ? `no keysets in ${path}` : lines.join('\n'));
+    return EXIT.OK;
+  },
+};
+
+// ---------------------------------------------------------------------------------------------------------------
 // keys split | combine (M-of-N approval, app/keys/shamir.ts)
 
 const SPLIT_USAGE = 'keys split <kid> --threshold <M> --shares <N> --out-dir <dir> [--store keychain|file] [--json]';
@@ -574,4 +641,4 @@ const auditVerify: CliCommand = {
   },
 };
 
-export const commands: CliCommand[] = [keysNew, keysList, keysShow, keysExport, keysImport, keysDelete, trustCommand(true), trustCommand(false), keysSplit, keysCombine, auditShow, auditVerify];
+export const commands: CliCommand[] = [keysNew, keysList, keysShow, keysExport, keysImport, keysDelete, trustCommand(true), trustCommand(false), keysetCommand('stage'), keysetCommand('promote'), keysetCommand('retire'), keysKeysets, keysSplit, keysCombine, auditShow, auditVerify];

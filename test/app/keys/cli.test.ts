@@ -228,3 +228,28 @@ void test('keys split / combine: any 2 of 3 share files rebuild the key elsewher
   const key = (await (await FileKeyStore.open(join(env.MODEL_VAULT_HOME!, 'keystore.json'), { passphrase: env.MODEL_VAULT_PASSPHRASE! })).get('split-me'))!.key;
   for (const t of [...transcript, readFileSync(join(env.MODEL_VAULT_HOME!, 'audit.log'), 'utf8')]) assert.equal(findKeyBytes(t, [key]), undefined);
 });
+
+void test('keys stage → promote → retire; old keys cannot be deleted until retired', async () => {
+  const env = makeEnv();
+  for (const kid of ['enc-1', 'enc-2']) assert.equal((await cli(env, ['keys', 'new', '--kid', kid])).code, 0);
+  assert.equal((await cli(env, ['keys', 'new', '--kid', 'enc-128', '--alg', 'aes128gcm'])).code, 0);
+  const st = await cli(env, ['keys', 'stage', 'enc-1', '--owner', 'acme', '--json']);
+  assert.equal((JSON.parse(st.out) as { state: string }).state, 'staged', st.err);
+  assert.equal((await cli(env, ['keys', 'promote', 'enc-1', '--owner', 'acme'])).code, 0);
+  assert.match((await cli(env, ['keys', 'stage', 'enc-128', '--owner', 'acme'])).err, /KEY_ALG_MISMATCH/);
+  assert.equal((await cli(env, ['keys', 'stage', 'enc-2', '--owner', 'acme'])).code, 0);
+  assert.equal((await cli(env, ['keys', 'promote', 'enc-2', '--owner', 'acme'])).code, 0);
+  const ks = JSON.parse((await cli(env, ['keys', 'keysets', '--json'])).out) as { keysets: { owner: string; entries: { kid: string; state: string }[] }[] };
+  assert.deepEqual(
+    ks.keysets[0]!.entries.map((e) => [e.kid, e.state]),
+    [
+      ['enc-1', 'previous'],
+      ['enc-2', 'active'],
+    ],
+  );
+  assert.match((await cli(env, ['keys', 'delete', 'enc-1', '--yes'])).err, /previous in the enc keyset of acme/);
+  assert.match((await cli(env, ['keys', 'retire', 'enc-2', '--owner', 'acme'])).err, /active and cannot be retired/);
+  assert.equal((await cli(env, ['keys', 'retire', 'enc-1', '--owner', 'acme'])).code, 0);
+  assert.equal((await cli(env, ['keys', 'delete', 'enc-1', '--yes'])).code, 0);
+  assert.match((await cli(env, ['keys', 'promote', 'nope', '--owner', 'acme'])).err, /KEY_NOT_FOUND/);
+});
