@@ -70,7 +70,7 @@ for (const target of TARGETS) {
         const model = makeModel();
         await producer.publish({
           modelId: 'durable-1', name: 'Durable', mode: 'open', durationDays: 30, deviceLimit: 2, graceDays: 1,
-          files: model.files.map((f) => ({ path: f.path, header: f.header })), masterKey: { alg: 'aes256gcm', kid: model.masterKey.kid as string, key: model.masterKey.key }, signingSeed: model.signingSeed,
+          files: model.files.map((f) => ({ path: f.path, header: f.header })), masterKey: { alg: 'aes256gcm', kid: model.masterKey.kid, key: model.masterKey.key }, signingSeed: model.signingSeed,
           brokerBoxPub: new Uint8Array(Buffer.from(info.boxPubB64u, 'base64url')),
         });
 
