@@ -50,6 +50,8 @@ export interface Rule {
   readonly elses: readonly ElseClause[];
   readonly loc: Location;
   readonly module: Module;
+  /** METADATA annotations (rule scope). */
+  readonly annotations?: Value;
 }
 
 export interface Import {
@@ -63,4 +65,6 @@ export interface Module {
   readonly pkg: readonly string[];
   readonly imports: Import[];
   readonly rules: Rule[];
+  /** METADATA annotations of the package. */
+  readonly annotations?: Value;
 }

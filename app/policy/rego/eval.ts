@@ -64,7 +64,7 @@ const EMPTY_ENV_NAMES = new Set(['data', 'input']);
 class StopSignal {}
 
 /** OPA builtins this engine does not implement: calling one is a clear error naming it. */
-const UNSUPPORTED_BUILTINS = ['crypto.x509.', 'crypto.parse_private_keys', 'regex.globs_match', 'rego.metadata.', 'rego.parse_module', 'json.verify_schema', 'json.match_schema', 'strings.render_template_', 'net.cidr_overlap', 'cast_'];
+const UNSUPPORTED_BUILTINS = ['crypto.x509.', 'crypto.parse_private_keys', 'regex.globs_match', 'rego.parse_module', 'json.verify_schema', 'json.match_schema', 'strings.render_template_', 'net.cidr_overlap', 'cast_'];
 
 const MULTI: unique symbol = Symbol('multi');
 
@@ -78,6 +78,8 @@ export class Evaluator {
   private output = 0;
   private readonly deadline: number;
   private readonly active = new Set<RuleNode | string>();
+  /** Rules being evaluated (innermost last), for rego.metadata.*. */
+  private readonly ruleStack: CompiledRule[] = [];
   readonly trace: TraceEvent[] | undefined;
   private readonly bctx: BuiltinCtx;
   private nowCache: bigint | undefined;
@@ -795,6 +797,15 @@ export class Evaluator {
 
   /** Evaluates a single-value rule (with else chain); returns undefined when no body succeeds. */
   private evalRuleValue(r: CompiledRule, env: Env): Value | undefined {
+    this.ruleStack.push(r);
+    try {
+      return this.evalRuleValueInner(r, env);
+    } finally {
+      this.ruleStack.pop();
+    }
+  }
+
+  private evalRuleValueInner(r: CompiledRule, env: Env): Value | undefined {
     const rule = r.rule;
     let value: Value | undefined;
     const clauses = [{ body: rule.body, value: rule.value }, ...rule.elses.map((e) => ({ body: e.body, value: e.value }))] as { body: Body; value: Term | undefined }[];
@@ -826,17 +837,31 @@ export class Evaluator {
   private evalMulti(r: CompiledRule, set: RSet): void {
     this.ruleEnter(r);
     const env: Env = new Map();
-    this.evalBody(r.rule.body, 0, env, () =>
-      this.evalTerm(r.rule.key as Term, env, (v) => {
-        set.add(v);
-        this.countOutput(1);
-        return false;
-      }),
-    );
+    this.ruleStack.push(r);
+    try {
+      this.evalBody(r.rule.body, 0, env, () =>
+        this.evalTerm(r.rule.key as Term, env, (v) => {
+          set.add(v);
+          this.countOutput(1);
+          return false;
+        }),
+      );
+    } finally {
+      this.ruleStack.pop();
+    }
   }
 
   /** Ref-head rules with dynamic parts: insert each solution into the object. */
   private evalDyn(r: CompiledRule, obj: RObject): void {
+    this.ruleStack.push(r);
+    try {
+      this.evalDynInner(r, obj);
+    } finally {
+      this.ruleStack.pop();
+    }
+  }
+
+  private evalDynInner(r: CompiledRule, obj: RObject): void {
     this.ruleEnter(r);
     const rule = r.rule;
     const env: Env = new Map();
@@ -901,6 +926,15 @@ export class Evaluator {
       if (mock.fn !== undefined) name = mock.fn;
       else mockValue = mock.value;
     }
+    if (name === 'print' && mock === undefined) {
+      const parts: string[] = [];
+      for (const a of t.args) {
+        const v = this.evalOne(a, env);
+        parts.push(v === undefined ? '<undefined>' : typeof v === 'string' ? v : toRegoString(v));
+      }
+      this.bctx.print(parts.join(' '));
+      return k(true);
+    }
     const userArity = this.compiled.funcArity.get(name);
     const bi = userArity === undefined ? BUILTINS.get(name) : undefined;
     let arity: number;
@@ -946,16 +980,7 @@ export class Evaluator {
         return false;
       }
       if (bi === undefined) return false;
-      if (bi.special === 'print') {
-        const parts: string[] = [];
-        // print: args evaluated individually; undefined prints <undefined>
-        for (const a of inArgs) {
-          const v = this.evalOne(a, env);
-          parts.push(v === undefined ? '<undefined>' : typeof v === 'string' ? v : toRegoString(v));
-        }
-        this.bctx.print(parts.join(' '));
-        return finish(true);
-      }
+      if (bi.special === 'metadata') return finish(this.metadata(name));
       let out: Value | undefined;
       let multi: Value[] | undefined;
       try {
@@ -991,6 +1016,26 @@ export class Evaluator {
       }
       throw e;
     }
+  }
+
+  private metadata(name: string): Value {
+    const r = this.ruleStack[this.ruleStack.length - 1];
+    if (name === 'rego.metadata.rule') return r?.rule.annotations ?? new RObject();
+    const chain: Value[] = [];
+    if (r !== undefined) {
+      const entry = new RObject();
+      entry.set('path', ['data', ...r.path]);
+      if (r.rule.annotations !== undefined) entry.set('annotations', r.rule.annotations);
+      chain.push(entry);
+      const pkgAnn = r.rule.module.annotations;
+      if (pkgAnn !== undefined) {
+        const p = new RObject();
+        p.set('path', ['data', ...r.rule.module.pkg]);
+        p.set('annotations', pkgAnn);
+        chain.push(p);
+      }
+    }
+    return chain;
   }
 
   /** Calls a user function; returns its (at most one) result. */

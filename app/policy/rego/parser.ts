@@ -3,6 +3,7 @@ import type { Body, ElseClause, Expr, Import, Module, Rule, Term, With } from '.
 import { RegoError, type Location } from './errors.ts';
 import { lex, type Token } from './lexer.ts';
 import { Num } from './number.ts';
+import { attachMetadata } from './metadata.ts';
 
 const LEVEL_OPS: readonly Record<string, string>[] = [{ '==': 'equal', '!=': 'neq', '<': 'lt', '<=': 'lte', '>': 'gt', '>=': 'gte' }, { '|': 'or' }, { '&': 'and' }, { '+': 'plus', '-': 'minus' }, { '*': 'mul', '/': 'div', '%': 'rem' }];
 
@@ -12,7 +13,9 @@ let wildcardCounter = 0;
 
 export function parseModule(src: string, file: string): Module {
   const p = new Parser(lex(src, file), file);
-  return p.module();
+  const mod = p.module();
+  attachMetadata(src, mod, p.packageRow);
+  return mod;
 }
 
 export function parseQuery(src: string, file = 'query'): Body {
@@ -41,6 +44,7 @@ class Parser {
   /** Stack: true while parsing the head of a possible comprehension, where `|` is not the union operator. */
   private noOr: boolean[] = [false];
   private mod: Module | undefined;
+  packageRow = 0;
 
   constructor(
     private readonly toks: Token[],
@@ -99,6 +103,7 @@ class Parser {
   module(): Module {
     while (this.isP(';')) this.i++;
     if (!this.isKw('package')) throw this.err('package expected');
+    this.packageRow = this.t.row;
     this.i++;
     const pkg = this.packagePath();
     const mod: Module = { file: this.file, pkg, imports: [], rules: [] };

@@ -159,3 +159,16 @@ test('vault mode validates the input document', () => {
     (e: unknown) => isAppError(e) && e.code === 'VALIDATION' && /input\.subscriber is required/.test(e.message),
   );
 });
+
+test('print is variadic and prints <undefined> for undefined arguments', () => {
+  const out: string[] = [];
+  const r = evalQuery(compile([{ file: 'p.rego', source: 'package p\na if { print("hi", 1, input.x, {"a"}) }\n' }]), 'data.p.a = x', { print: (m) => out.push(m) });
+  assert.equal(r.results.length, 1);
+  assert.deepEqual(out, ['hi 1 <undefined> {"a"}']);
+});
+
+test('METADATA annotations through rego.metadata.rule and chain', () => {
+  const src = '# METADATA\n# title: pkg\npackage p\n\n# METADATA\n# title: the rule\n# authors:\n# - Jane Doe <jane@example.com>\nr := rego.metadata.rule()\nc := rego.metadata.chain()\n';
+  assert.deepEqual(run(src, 'data.p.r = x'), ['x={"authors":[{"email":"jane@example.com","name":"Jane Doe"}],"scope":"rule","title":"the rule"}']);
+  assert.deepEqual(run(src, 'data.p.c = x'), ['x=[{"path":["data","p","c"]},{"annotations":{"scope":"package","title":"pkg"},"path":["data","p"]}]']);
+});

@@ -41,6 +41,8 @@ function build(): Registry {
     },
   });
   reg.set('print', { arity: -1, special: 'print' });
+  reg.set('rego.metadata.rule', { arity: 0, special: 'metadata' });
+  reg.set('rego.metadata.chain', { arity: 0, special: 'metadata' });
   reg.set('http.send', {
     arity: 1,
     fn: (a) => {

@@ -18,7 +18,7 @@ export interface Builtin {
   readonly fn?: (args: Value[], ctx: BuiltinCtx) => Value | undefined;
   /** Builtins with several outputs (walk). */
   readonly multi?: (args: Value[], ctx: BuiltinCtx) => Value[];
-  readonly special?: 'print';
+  readonly special?: 'print' | 'metadata';
 }
 
 export type Registry = Map<string, Builtin>;
