@@ -217,3 +217,74 @@ void test('keys in the reference JWK dialect round-trip', () => {
   const k = signingKeyFromSeed(seq(0x20, 32));
   assert.equal(b64Encode(k.publicKey), 'Kay64UG8yvCyLhqU000LxzYeUm0L/hLIl5S8kyKWbdc=');
 });
+
+void test('a TS-packaged model folder (shards with signed manifest and digests) loads in the reference', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'mv-interop-'));
+  try {
+    const { generateDemoModel } = await import('../../resources/demo-model/generate.ts');
+    const { openModel } = await import('../../app/node/format/open-model.ts');
+    const { readdir } = await import('node:fs/promises');
+    await generateDemoModel(join(dir, 'model'), { shards: 2 });
+    await packageModel({ input: join(dir, 'model'), output: join(dir, 'out'), masterKey: MASTERS.chacha20poly1305, signingKey: SIGNER, chunkSize: 1000, encrypt: /(q|k|v)_proj/ });
+    const shards = (await readdir(join(dir, 'out'))).filter((f) => f.endsWith('.safetensors'));
+    assert.equal(shards.length, 2);
+    const jobs = shards.map((s) => ({ op: 'deserialize', path: join(dir, 'out', s), keys: jwkKeys(MASTERS.chacha20poly1305, SIGNER) }));
+    const results = runJobs(jobs);
+    for (const [i, s] of shards.entries()) {
+      const r = results[i];
+      assert.ok(r?.ok === true, `${s}: ${JSON.stringify(r)}`);
+      const m = await openModel(join(dir, 'model', s), {});
+      for (const name of m.keys()) assert.equal(r.tensors?.[name], sha256Hex((await m.getTensor(name)).data), `${s} ${name}`);
+      await m.close();
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+void test('TS files pass the independent spec checker (ctvec.py check-spec) and the reference probe (plan §3 K)', async () => {
+  const { spawnSync } = await import('node:child_process');
+  const { pythonPath } = await import('./helpers.ts');
+  const dir = await mkdtemp(join(tmpdir(), 'mv-ts-out-'));
+  try {
+    const vectors: object[] = [];
+    const add = async (id: string, rows: readonly Row[], bytes: Uint8Array, master: MasterKey | null, encrypted: readonly string[]): Promise<void> => {
+      await writeFile(join(dir, `${id}.safetensors`), bytes);
+      vectors.push({
+        id, file: `${id}.safetensors`, kind: 'ts', expect: 'ok', metadata: null, config: null,
+        keys: master === null ? null : { enc: { kty: 'oct', ...jwkKeys(master, SIGNER).enc }, sign: { kty: 'okp', ...jwkKeys(master, SIGNER).sign } },
+        tensors: rows.map((r) => ({ name: r.name, dtype: r.dtype, shape: r.shape, nbytes: r.nbytes, sha256: expectedHashes([r])[r.name], encrypted: encrypted.includes(r.name) })),
+      });
+    };
+    const rows = [...SIZES, ...EVERY];
+    for (const alg of AEAD_ALGS) {
+      for (const [version, cs] of [[1, undefined], [2, 1], [2, 7], [2, undefined]] as const) {
+        const { bytes } = encodeModel(withData(rows), { masterKey: MASTERS[alg], signingKey: SIGNER, version, ...(cs === undefined ? {} : { chunkSize: cs }), metadata: new Map([['format', 'pt'], ['😀', 'x']]) });
+        await add(`ts-${alg}-v${version}-${cs ?? 'd'}`, rows, bytes, MASTERS[alg], rows.map((r) => r.name));
+      }
+    }
+    const { bytes: partial } = encodeModel(withData(rows), { masterKey: MASTERS.aes256gcm, signingKey: SIGNER, encrypt: ['s16', 't_empty'] });
+    await add('ts-partial-digests', rows, partial, MASTERS.aes256gcm, ['s16', 't_empty']);
+    await add('ts-plain', rows, serializeSafetensors(withData(rows)), null, []);
+    await writeFile(join(dir, 'manifest.json'), JSON.stringify({ reference: { cryptotensors: '0.2.3' }, vectors }));
+    const tool = join(import.meta.dirname, '../vectors/cryptotensors-0.2.3/ctvec.py');
+    for (const cmd of ['check-spec', 'probe-ref']) {
+      const r = spawnSync(pythonPath(), [tool, cmd, dir], { encoding: 'utf8' });
+      assert.equal(r.status, 0, r.stderr);
+    }
+    const spec = JSON.parse(await readFile(join(dir, 'spec_check.json'), 'utf8')) as Record<string, { spec_read: string; tensors: string; canonical: Record<string, boolean> }>;
+    const probe = (JSON.parse(await readFile(join(dir, 'reference_outcomes.json'), 'utf8')) as { outcomes: Record<string, Record<string, unknown>> }).outcomes;
+    assert.equal(Object.keys(spec).length, 14);
+    for (const [id, s] of Object.entries(spec)) {
+      assert.equal(s.spec_read, 'ok', id);
+      assert.equal(s.tensors, 'ok', id);
+      for (const [k, v] of Object.entries(s.canonical)) assert.equal(v, true, `${id} ${k}`);
+      const p = probe[id] ?? {};
+      assert.equal(p.open_direct, 'ok', id);
+      for (const [k, v] of Object.entries(p)) if (k.startsWith('get:')) assert.equal(v, 'ok', `${id} ${k}`);
+      assert.ok(typeof p.deserialize === 'object' && Object.values(p.deserialize as object).every((v) => v === 'ok'), `${id} deserialize`);
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
