@@ -206,10 +206,22 @@ export function verifyRotationBundle(b: RotationBundle, isTrusted: (publicKey: U
   const problems: string[] = [];
   const signedBy: string[] = [];
   let trusted = false;
-  const msg = signedMessage(b);
+  let msg: Uint8Array;
+  try {
+    msg = signedMessage(b);
+  } catch {
+    return { ok: false, signedBy, problems: ['the bundle is malformed (only strings, integers, booleans, arrays and objects are allowed)'] };
+  }
   if (b.format !== ROTATION_BUNDLE_FORMAT || b.version !== 1) problems.push('not a version 1 rotation bundle');
   if (!Array.isArray(b.signatures) || b.signatures.length === 0) problems.push('the bundle is not signed');
-  for (const [i, s] of (b.signatures ?? []).entries()) {
+  const sigs: readonly unknown[] = Array.isArray(b.signatures) ? (b.signatures as readonly unknown[]) : [];
+  for (const [i, raw] of sigs.entries()) {
+    const r = raw as Partial<BundleSignature> | null;
+    if (typeof r !== 'object' || r === null || typeof r.publicKey !== 'string' || typeof r.signature !== 'string' || typeof r.fingerprint !== 'string' || typeof r.kid !== 'string') {
+      problems.push(`signature ${i + 1} is malformed`);
+      continue;
+    }
+    const s = r as BundleSignature;
     const pk = fromB64std(s.publicKey);
     const sig = fromB64std(s.signature);
     if (pk === undefined || pk.length !== ED25519_PUBLIC_BYTES || sig === undefined || !verifyBytes(pk, msg, sig) || fingerprintOfPublicKey(pk) !== s.fingerprint) {
@@ -222,7 +234,7 @@ export function verifyRotationBundle(b: RotationBundle, isTrusted: (publicKey: U
   if (!trusted) problems.push('no signature by a trusted key');
   if (b.sign !== undefined && !signedBy.includes(b.sign.newFingerprint)) problems.push('the new signing key did not sign the bundle');
   if (b.sign !== undefined) {
-    const pk = fromB64std(b.sign.newPublicKey);
+    const pk = typeof b.sign.newPublicKey === 'string' ? fromB64std(b.sign.newPublicKey) : undefined;
     if (pk === undefined || pk.length !== ED25519_PUBLIC_BYTES || fingerprintOfPublicKey(pk) !== b.sign.newFingerprint) problems.push('the new signing public key does not match its fingerprint');
   }
   return { ok: problems.length === 0, signedBy, problems };

@@ -316,7 +316,7 @@ const keysExport: CliCommand = {
       if (kids.length === 0) throw usage(EXPORT_USAGE, 'name at least one kid');
       const out = flag(args, 'out');
       const mode = bool(args, 'public') ? 'public' : bool(args, 'plaintext') ? 'plaintext' : 'backup';
-      const store = await openStore(args, io, mode === 'public' ? 'read' : 'read');
+      const store = await openStore(args, io, 'read');
       const keys: KeyMaterial[] = [];
       for (const kid of kids) {
         const s = await store.get(kid);

@@ -78,3 +78,19 @@ void test('tampering with any field, missing trust, or a missing new-key signatu
   assert.throws(() => unwrapKeyForRecipient(copy, { ...broker, id: 'broker-2' }), (e) => isAppError(e) && e.code === 'DECRYPT_FAILED');
   assert.throws(() => parseRotationBundle('{"format":"x"}'), (e) => isAppError(e) && e.code === 'VALIDATION');
 });
+
+void test('malformed bundles give problems, never exceptions', () => {
+  const { oldSign, body } = setup();
+  const bundle = signRotationBundle(body, [oldSign]);
+  const cases: unknown[] = [
+    { ...bundle, signatures: [null] },
+    { ...bundle, signatures: [{ kid: 'x' }] },
+    { ...bundle, signatures: 'nope' },
+    { ...bundle, models: [{ path: 'a', tensors: 1.5, oldHeaderSha256: '', newHeaderSha256: '' }] },
+    { ...bundle, sign: { ...body.sign, newPublicKey: 5 } },
+  ];
+  for (const c of cases) {
+    const v = verifyRotationBundle(c as never, () => true);
+    assert.equal(v.ok, false);
+  }
+});
