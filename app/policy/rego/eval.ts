@@ -64,7 +64,7 @@ const EMPTY_ENV_NAMES = new Set(['data', 'input']);
 class StopSignal {}
 
 /** OPA builtins this engine does not implement: calling one is a clear error naming it. */
-const UNSUPPORTED_BUILTINS = ['crypto.x509.', 'crypto.parse_private_keys', 'regex.globs_match', 'rego.parse_module', 'json.verify_schema', 'json.match_schema', 'strings.render_template_', 'net.cidr_overlap', 'cast_'];
+const UNSUPPORTED_BUILTINS = ['crypto.x509.', 'crypto.parse_private_keys', 'rego.parse_module', 'json.verify_schema', 'json.match_schema', 'strings.render_template_', 'net.cidr_overlap', 'cast_'];
 
 const MULTI: unique symbol = Symbol('multi');
 

@@ -158,6 +158,7 @@ export function registerRegex(reg: Registry): void {
   void arr;
   void n;
   void RSet;
+  registerGlobsMatch(reg);
 }
 
 function escapeRe(s: string): string {
@@ -208,4 +209,121 @@ export function globRe(pattern: string, delims: string[]): RegExp {
   if (globCache.size > 500) globCache.clear();
   globCache.set(key, re);
   return re;
+}
+
+// ------------------------------------------------------------------ regex.globs_match
+
+interface CharSet {
+  readonly any: boolean;
+  readonly negate: boolean;
+  readonly ranges: readonly (readonly [number, number])[];
+}
+
+interface GlobTok {
+  readonly set: CharSet;
+  readonly kind: 'one' | 'star' | 'opt';
+}
+
+function inSet(s: CharSet, c: number): boolean {
+  if (s.any) return true;
+  const hit = s.ranges.some(([lo, hi]) => c >= lo && c <= hi);
+  return s.negate ? !hit : hit;
+}
+
+function overlap(a: CharSet, b: CharSet): boolean {
+  const cands = new Set<number>();
+  for (let c = 0; c < 128; c++) cands.add(c);
+  for (const s of [a, b]) for (const [lo, hi] of s.ranges) for (const c of [lo, hi, lo + 1, hi - 1]) cands.add(c);
+  for (const c of cands) if (c >= 0 && inSet(a, c) && inSet(b, c)) return true;
+  return false;
+}
+
+/** Tokens of the glob-like regex dialect of regex.globs_match: literals, `.`, classes, `*`, `+`, `?`. */
+function globTokens(p: string): GlobTok[] {
+  const out: GlobTok[] = [];
+  const chars = [...p];
+  for (let i = 0; i < chars.length; i++) {
+    const c = chars[i] ?? '';
+    let set: CharSet;
+    if (c === '.') set = { any: true, negate: false, ranges: [] };
+    else if (c === '\\') {
+      i++;
+      const e = chars[i];
+      if (e === undefined) throw fail('invalid glob pattern: trailing backslash');
+      const cp = e.codePointAt(0) ?? 0;
+      set = { any: false, negate: false, ranges: [[cp, cp]] };
+    } else if (c === '[') {
+      let j = i + 1;
+      let negate = false;
+      if (chars[j] === '^') {
+        negate = true;
+        j++;
+      }
+      const ranges: [number, number][] = [];
+      while (j < chars.length && chars[j] !== ']') {
+        let a = chars[j] ?? '';
+        if (a === '\\') a = chars[++j] ?? '';
+        const lo = a.codePointAt(0) ?? 0;
+        if (chars[j + 1] === '-' && chars[j + 2] !== undefined && chars[j + 2] !== ']') {
+          const hi = (chars[j + 2] ?? '').codePointAt(0) ?? 0;
+          ranges.push([lo, hi]);
+          j += 3;
+        } else {
+          ranges.push([lo, lo]);
+          j++;
+        }
+      }
+      if (j >= chars.length) throw fail('invalid glob pattern: unterminated character class');
+      i = j;
+      set = { any: false, negate, ranges };
+    } else if (c === '*' || c === '+' || c === '?') {
+      throw fail(`invalid glob pattern: quantifier ${c} without a preceding token`);
+    } else {
+      const cp = c.codePointAt(0) ?? 0;
+      set = { any: false, negate: false, ranges: [[cp, cp]] };
+    }
+    const q = chars[i + 1];
+    if (q === '*') {
+      out.push({ set, kind: 'star' });
+      i++;
+    } else if (q === '+') {
+      out.push({ set, kind: 'one' }, { set, kind: 'star' });
+      i++;
+    } else if (q === '?') {
+      out.push({ set, kind: 'opt' });
+      i++;
+    } else out.push({ set, kind: 'one' });
+  }
+  return out;
+}
+
+/** Whether some string matches both glob-like patterns. */
+export function globsIntersect(p1: string, p2: string): boolean {
+  const a = globTokens(p1);
+  const b = globTokens(p2);
+  const memo = new Map<number, boolean>();
+  const go = (i: number, j: number): boolean => {
+    const key = i * (b.length + 1) + j;
+    const hit = memo.get(key);
+    if (hit !== undefined) return hit;
+    memo.set(key, false);
+    let r = false;
+    const ta = a[i];
+    const tb = b[j];
+    if (ta === undefined && tb === undefined) r = true;
+    if (!r && ta !== undefined && ta.kind !== 'one') r = go(i + 1, j);
+    if (!r && tb !== undefined && tb.kind !== 'one') r = go(i, j + 1);
+    if (!r && ta !== undefined && tb !== undefined && overlap(ta.set, tb.set)) {
+      const ni = ta.kind === 'star' ? i : i + 1;
+      const nj = tb.kind === 'star' ? j : j + 1;
+      if (ni !== i || nj !== j) r = go(ni, nj);
+    }
+    memo.set(key, r);
+    return r;
+  };
+  return go(0, 0);
+}
+
+export function registerGlobsMatch(reg: Registry): void {
+  def(reg, 'regex.globs_match', 2, (a) => globsIntersect(str(a, 0), str(a, 1)));
 }
