@@ -172,3 +172,17 @@ test('METADATA annotations through rego.metadata.rule and chain', () => {
   assert.deepEqual(run(src, 'data.p.r = x'), ['x={"authors":[{"email":"jane@example.com","name":"Jane Doe"}],"scope":"rule","title":"the rule"}']);
   assert.deepEqual(run(src, 'data.p.c = x'), ['x=[{"path":["data","p","c"]},{"annotations":{"scope":"package","title":"pkg"},"path":["data","p"]}]']);
 });
+
+test('hostile sources: deep nesting and huge policies are typed parse errors', () => {
+  const deep = `package p\nx := ${'['.repeat(100_000)}${']'.repeat(100_000)}\n`;
+  assert.equal(regoError(() => compile([{ file: 'p.rego', source: deep }])).code, 'rego_parse_error');
+  const huge = `package p\n${'# padding\n'.repeat(150_000)}`;
+  assert.match(regoError(() => compile([{ file: 'p.rego', source: huge }])).message, /more than the limit/);
+});
+
+test('wall-clock limit stops a slow evaluation', () => {
+  const src = 'package p\nn := count([x | some x in numbers.range(1, 3000); some y in numbers.range(1, 3000); x == y])\n';
+  const e = regoError(() => run(src, 'data.p.n = x', { limits: { maxMillis: 50, maxSteps: 1e12, maxOutput: 1e12 } }));
+  assert.equal(e.code, 'eval_limit_error');
+  assert.match(e.message, /ms/);
+});

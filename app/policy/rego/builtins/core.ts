@@ -308,7 +308,7 @@ function range(x: Num, y: Num, s: Num): Value[] {
     if (up ? i.cmp(y) > 0 : i.cmp(y) < 0) break;
     out.push(i);
     i = i.add(step);
-    if (c > 10_000_000) throw fail('range too large');
+    if (c > 1_000_000) throw fail('range has more than 1000000 elements');
   }
   return out;
 }
