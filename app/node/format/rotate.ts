@@ -1,7 +1,8 @@
 /**
  * Rotation primitives, atomic (temp, fsync, rename) for files and folders:
  * - `rewrapModel`: new master and/or signing key; DEKs, nonces and the data section stay byte-identical.
- * - `reencryptModel`: fresh DEKs and nonces (revokes anyone holding old DEKs); may change alg, version, chunking.
+ * - `reencryptModel`: fresh DEKs and nonces (revokes anyone holding old DEKs); may change alg, version, chunking;
+ *   keeps the tensor selection and (unless a new one is given) the policy.
  *   It decrypts one tensor at a time into a plain temporary file (mode 0600, removed afterwards) and repackages it.
  */
 import { copyFile, mkdir, open, stat } from 'node:fs/promises';
@@ -87,7 +88,7 @@ export interface ReencryptOptions {
 }
 
 /** Decrypts a file tensor by tensor into a private temporary plain file. */
-async function decryptToPlain(input: string, dest: string, old: NodeOpenOptions): Promise<Set<string>> {
+async function decryptToPlain(input: string, dest: string, old: NodeOpenOptions): Promise<{ encrypted: Set<string>; policy: PolicyTexts | undefined }> {
   const m = await openModel(input, old);
   try {
     const md = new Map([...m.metadata(), ...[...m.reservedMetadata()].filter(([k]) => !k.startsWith('__crypto') && !['__encryption__', '__policy__', '__signature__', '__ct_digests__', '__ct_manifest__'].includes(k))]);
@@ -106,7 +107,7 @@ async function decryptToPlain(input: string, dest: string, old: NodeOpenOptions)
     } finally {
       await out.close();
     }
-    return encrypted;
+    return { encrypted, policy: m.parsed.crypto?.policy };
   } finally {
     await m.close();
   }
@@ -119,12 +120,12 @@ export async function reencryptModel(path: string, options: ReencryptOptions): P
   const target = options.output ?? path;
   const plain = tempPathFor(target);
   try {
-    const encrypted = await decryptToPlain(path, plain, options.old);
+    const { encrypted, policy } = await decryptToPlain(path, plain, options.old);
     await packageModel({
       input: plain, output: target, overwrite: true, masterKey: options.masterKey, signingKey: options.signingKey, encrypt: [...encrypted],
       ...(options.version === undefined ? {} : { version: options.version }),
       ...(options.chunkSize === undefined ? {} : { chunkSize: options.chunkSize }),
-      ...(options.policy === undefined ? {} : { policy: options.policy }),
+      ...(options.policy === undefined ? (policy === undefined ? {} : { policy }) : { policy: options.policy }),
       ...(options.onProgress === undefined ? {} : { onProgress: options.onProgress }),
     });
     return { output: target };
