@@ -10,6 +10,7 @@ import { dirname } from 'node:path';
 import { AppError } from '../../errors.ts';
 import type { SigningKey } from '../../keys/key.ts';
 import { withFileLock } from '../keys/atomic-write.ts';
+import { auditLogPath, type Env } from '../keys/paths.ts';
 import { type AuditEntry, type AuditEvent, CHECKPOINT_ACTION, makeCheckpoint, makeEntry, parseEntry, serializeEntry } from './entry.ts';
 import { verifyAuditLog, type AuditVerifyOptions, type AuditVerifyReport } from './verify.ts';
 
@@ -117,4 +118,9 @@ export async function readAuditLogText(path: string): Promise<string> {
 
 export async function verifyAuditLogFile(path: string, opts: AuditVerifyOptions = {}): Promise<AuditVerifyReport> {
   return verifyAuditLog(await readAuditLogText(path), opts);
+}
+
+/** The audit log at the configured place (MODEL_VAULT_AUDIT_LOG, default <home>/audit.log), for any module to use. */
+export function defaultAuditLog(env: Env, opts: AuditLogOptions = {}): AuditLog {
+  return new AuditLog(auditLogPath(env), opts);
 }
