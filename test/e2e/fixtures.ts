@@ -47,6 +47,8 @@ async function startHost(): Promise<{ host: Host; child: ChildProcess }> {
 
 export const test = base.extend<object, { host: Host }>({
   host: [
+    // Playwright reads the fixture dependencies from this destructuring pattern: it must be written out, even empty.
+    // eslint-disable-next-line no-empty-pattern
     async ({}, use) => {
       await mkdir(REPORTS, { recursive: true });
       const { host, child } = await startHost();
