@@ -6,7 +6,7 @@ import { registerRegex } from './regex.ts';
 import { registerNet } from './net.ts';
 import { registerMisc } from './misc.ts';
 import { registerTime } from './time.ts';
-import { registerJwt } from './jwt.ts';
+import { registerJwt, registerX509Keys } from './jwt.ts';
 import { registerGraphql } from './graphql.ts';
 import { registerAws } from './aws.ts';
 import { registerYaml } from './yaml.ts';
@@ -27,6 +27,7 @@ function build(): Registry {
   registerMisc(reg);
   registerTime(reg);
   registerJwt(reg);
+  registerX509Keys(reg);
   registerGraphql(reg);
   registerAws(reg);
   registerYaml(reg);

@@ -9,7 +9,7 @@ import { sha256, sha384, sha512 } from '@noble/hashes/sha2.js';
 import { randomBytes } from '../../../crypto/random.ts';
 import { Num } from '../number.ts';
 import { RObject, toJSON, type Value } from '../value.ts';
-import { b64decode, b64urlDecodeLoose, b64urlEncodeNoPad, hexEncode, parseJSON } from './encoding.ts';
+import { b64decode, b64encode, b64urlDecodeLoose, b64urlEncodeNoPad, hexEncode, parseJSON } from './encoding.ts';
 import { def, fail, fromUtf8, obj, str, typeErr, utf8, type BuiltinCtx, type Registry } from './util.ts';
 
 type Hash = Parameters<typeof hmac>[0];
@@ -607,5 +607,63 @@ export function registerJwt(reg: Registry): void {
     if (!(h instanceof RObject)) throw typeErr(1, 'object', h);
     if (!(k instanceof RObject)) throw typeErr(3, 'object', k);
     return encodeSign(toJSON(h), toJSON(p), toJSON(k));
+  });
+}
+
+function bigToB64u(x: bigint): string {
+  let hex = x.toString(16);
+  if (hex.length % 2 === 1) hex = `0${hex}`;
+  const b = new Uint8Array(hex.length / 2);
+  for (let i = 0; i < b.length; i++) b[i] = parseInt(hex.slice(2 * i, 2 * i + 2), 16);
+  return b64urlEncodeNoPad(b);
+}
+
+function pemOrBase64(text: string): string {
+  if (text.includes('-----BEGIN')) return text;
+  const raw = b64decode(text.replace(/\s+/g, ''));
+  if (raw === undefined) throw fail('illegal base64 data at input byte 0');
+  return fromUtf8(raw);
+}
+
+/** crypto.x509.parse_rsa_private_key: a PKCS#1 or PKCS#8 RSA key (PEM, or base64 of PEM) as a JWK object. */
+export function registerX509Keys(reg: Registry): void {
+  def(reg, 'crypto.x509.parse_keypair', 2, (a) => {
+    const certs = pemBlocks(pemOrBase64(str(a, 0))).blocks.filter((b) => b.type === 'CERTIFICATE');
+    if (certs.length === 0) throw fail('tls: failed to find any PEM data in certificate input');
+    const keys = pemBlocks(pemOrBase64(str(a, 1))).blocks.filter((b) => b.type.endsWith('PRIVATE KEY'));
+    if (keys.length === 0) throw fail('tls: failed to find any PEM data in key input');
+    const o = new RObject();
+    o.set('Certificate', certs.map((c) => b64encode(c.der)));
+    return o;
+  });
+  def(reg, 'crypto.x509.parse_rsa_private_key', 1, (a) => {
+    let text = str(a, 0);
+    if (!text.includes('-----BEGIN')) {
+      const raw = b64decode(text);
+      if (raw === undefined) throw fail('illegal base64 data at input byte 0');
+      text = fromUtf8(raw);
+    }
+    const { blocks } = pemBlocks(text);
+    const block = blocks[0];
+    if (block === undefined) throw fail('failed to parse PEM block containing the key');
+    try {
+      let seq = derRead(block.der, 0).node;
+      if (block.type === 'PRIVATE KEY') {
+        const inner = derChildren(seq)[2];
+        if (inner === undefined) throw new Error('bad pkcs8');
+        seq = derRead(inner.body, 0).node;
+      } else if (block.type !== 'RSA PRIVATE KEY') throw new Error('not an RSA key');
+      const k = derChildren(seq).map(derInt);
+      const o = new RObject();
+      o.set('kty', 'RSA');
+      const names = ['n', 'e', 'd', 'p', 'q', 'dp', 'dq', 'qi'];
+      names.forEach((name, i) => {
+        const v = k[i + 1];
+        if (v !== undefined) o.set(name, bigToB64u(v));
+      });
+      return o;
+    } catch {
+      throw fail('failed to parse RSA private key');
+    }
   });
 }
