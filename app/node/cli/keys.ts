@@ -372,7 +372,13 @@ const keysImport: CliCommand = {
         keys = [withKid(keys[0] as KeyMaterial, kid)];
       }
       keys = keys.map((k) => (k.kid === undefined ? withKid(k, generateKid(k.kind, fingerprintOf(k))) : k));
-      for (const k of keys) assertValidKid(k.kid as string);
+      for (const k of keys) {
+        try {
+          assertValidKid(k.kid as string);
+        } catch (e) {
+          throw new AppError('VALIDATION', `${toErrorInfo(e).message} Give the key a new kid with --kid.`);
+        }
+      }
       const store = await openStore(args, io, 'write');
       const label = flag(args, 'label');
       for (const k of keys) await store.put({ key: k, meta: { createdAt: new Date().toISOString(), origin: 'imported', ...(label === undefined ? {} : { label }) } }, { overwrite: bool(args, 'force') });

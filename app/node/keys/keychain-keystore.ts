@@ -2,8 +2,9 @@
  * The OS keychain adapter behind `KeyStore` (STYLE §1: keytar lives in this one file so the archived package is easy
  * to swap). macOS Keychain, Windows Credential Manager, Linux Secret Service (gnome-keyring, KWallet).
  *
- * Each key is one credential: service `model-vault`, account = the kid, secret = `encodeStoredKey(…)` (the
- * reference-dialect JWK plus metadata). Nothing else is stored.
+ * Each key is one credential: service `model-vault`, account = `key:<kid>`, secret = `encodeStoredKey(…)` (the
+ * reference-dialect JWK plus metadata). The `key:` prefix leaves room for other credentials under the same service;
+ * `list` ignores accounts without it.
  *
  * Availability: keytar is loaded lazily and the keychain is probed once (`findCredentials` with a timeout). If the
  * native module is missing, there is no D-Bus session, no Secret Service, or the keyring is locked and cannot be
@@ -13,6 +14,8 @@ import { AppError, isAppError } from '../../errors.ts';
 import { decodeStoredKey, encodeStoredKey, requireKid, storedKeyInfo, type KeyStore, type KeyStoreInfo, type StoredKey, type StoredKeyInfo } from '../../keys/keystore.ts';
 
 export const KEYCHAIN_SERVICE = 'model-vault';
+export const KEY_ACCOUNT_PREFIX = 'key:';
+const account = (kid: string): string => KEY_ACCOUNT_PREFIX + kid;
 const DEFAULT_TIMEOUT_MS = 15_000;
 
 interface Keytar {
@@ -102,12 +105,13 @@ export class KeychainKeyStore implements KeyStore {
   async list(): Promise<StoredKeyInfo[]> {
     const creds = await this.#call(() => this.#keytar.findCredentials(this.#service), 'the keychain');
     return creds
+      .filter((c) => c.account.startsWith(KEY_ACCOUNT_PREFIX))
       .map((c) => storedKeyInfo(decodeStoredKey(c.password, `keychain entry ${c.account}`)))
       .sort((a, b) => (a.kid < b.kid ? -1 : a.kid > b.kid ? 1 : 0));
   }
 
   async get(kid: string): Promise<StoredKey | undefined> {
-    const text = await this.#call(() => this.#keytar.getPassword(this.#service, kid), 'the keychain');
+    const text = await this.#call(() => this.#keytar.getPassword(this.#service, account(kid)), 'the keychain');
     return text === null ? undefined : decodeStoredKey(text, `keychain entry ${kid}`);
   }
 
@@ -117,11 +121,11 @@ export class KeychainKeyStore implements KeyStore {
       throw new AppError('ALREADY_EXISTS', `A key with kid "${kid}" is already in the keychain. Delete it first or choose another kid.`);
     }
     const record = encodeStoredKey(stored);
-    await this.#call(() => this.#keytar.setPassword(this.#service, kid, record), 'the keychain');
+    await this.#call(() => this.#keytar.setPassword(this.#service, account(kid), record), 'the keychain');
   }
 
   async delete(kid: string): Promise<boolean> {
-    return this.#call(() => this.#keytar.deletePassword(this.#service, kid), 'the keychain');
+    return this.#call(() => this.#keytar.deletePassword(this.#service, account(kid)), 'the keychain');
   }
 }
 

@@ -34,6 +34,14 @@ void test('real Secret Service: put, get, list, overwrite rules, delete', { skip
     await assert.rejects(store.put({ key: m, meta }), (e) => isAppError(e) && e.code === 'ALREADY_EXISTS');
     await store.put({ key: m, meta: { ...meta, label: 'replaced' } }, { overwrite: true });
     assert.equal((await store.get(m.kid!))?.meta.label, 'replaced');
+    // credentials of other kinds under the same service are ignored by list
+    const keytar = (await import('keytar')).default;
+    await keytar.setPassword(KEYCHAIN_SERVICE, 'broker-token:x', 'not a key');
+    try {
+      assert.ok(!(await store.list()).some((k) => k.kid.includes('broker')));
+    } finally {
+      await keytar.deletePassword(KEYCHAIN_SERVICE, 'broker-token:x');
+    }
     // the keychain is a key source
     const r = await resolveKey({ use: 'master', kid: m.kid! }, { keychain: store });
     assert.equal(r.source, 'keychain');
