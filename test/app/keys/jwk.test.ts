@@ -10,6 +10,7 @@ import {
   isFingerprint,
   isValidKid,
   makeMasterKey,
+  makeSigningKey,
   normalizeMasterAlg,
   signBytes,
   verifyBytes,
@@ -162,4 +163,24 @@ void test('signing keys: sign and strict verify', () => {
   assert.ok(!verifyBytes(k.publicKey, msg, sig.subarray(0, 63)));
   assert.ok(!verifyBytes(new Uint8Array(32), msg, sig));
   assert.match(k.kid!, /^mv-sign-\d{8}-[0-9a-f]{8}$/);
+});
+
+void test('vectors: RFC 8032 test 1 and the spec §2.6 header signature, through our JWK parsing', () => {
+  // RFC 8032 §7.1 TEST 1 (empty message)
+  const k1 = makeSigningKey({ seed: Buffer.from('9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60', 'hex') });
+  assert.equal(Buffer.from(k1.publicKey).toString('hex'), 'd75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a');
+  const sig1 = signBytes(k1, new Uint8Array(0));
+  assert.equal(Buffer.from(sig1).toString('hex'), 'e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b');
+  assert.ok(verifyBytes(k1.publicKey, new Uint8Array(0), sig1));
+  // spec §2.6: the example signing key (reference dialect) signs the 641-byte canonical header
+  const sign = parseJwk({ kty: 'okp', alg: 'ed25519', kid: 'ex-sign', x: X_B64, d: D_B64 }, { mode: 'creation' }) as SigningKey;
+  const message = new TextEncoder().encode("{\"__metadata__\":{\"__crypto_keys__\":\"{\\\"chunk_size\\\":8,\\\"enc\\\":{\\\"alg\\\":\\\"aes256gcm\\\",\\\"kid\\\":\\\"ex-enc\\\",\\\"kty\\\":\\\"oct\\\"},\\\"sign\\\":{\\\"alg\\\":\\\"ed25519\\\",\\\"kid\\\":\\\"ex-sign\\\",\\\"kty\\\":\\\"okp\\\"},\\\"version\\\":\\\"2\\\"}\",\"__encryption__\":\"{\\\"w\\\":{\\\"wrapped_key\\\":\\\"6Lp8xd1M8DmWy/VDdsjEUuJjpKkvyVXVD3gG41cOC+c=\\\",\\\"key_iv\\\":\\\"ZGVmZ2hpamtsbW5v\\\",\\\"key_tag\\\":\\\"xtv8GGgc1dlIdosn2vEr7w==\\\",\\\"base_iv\\\":\\\"yMnKy8zNzs/Q0dLT\\\",\\\"tags\\\":\\\"lRWyCzUEZyBw4fX7aGGpEv0TdKEUTmG9wyyu/VQRUjM=\\\"}}\",\"__policy__\":\"{\\\"local\\\":\\\"package model\\\\nallow = true\\\",\\\"remote\\\":\\\"package model\\\\nallow = true\\\"}\",\"format\":\"pt\"},\"w\":{\"dtype\":\"F32\",\"shape\":[2,2],\"data_offsets\":[0,16]}}");
+  assert.equal(message.length, 641);
+  assert.equal(Buffer.from(signBytes(sign, message)).toString('base64'), 'FOXu6SeoDr6MGEkX1FXm1F2/yRzkH9sSIuxpKDmjIgVnthq0CVZK+Ey1/+pyJOtYy+q+kVFpymV+ok1wIWfdDg==');
+  // a non-canonical S (S + L) is rejected by strict verification (spec W-14)
+  const L = 2n ** 252n + 27742317777372353535851937790883648493n;
+  const s = BigInt('0x' + Buffer.from(sig1.subarray(32)).reverse().toString('hex')) + L;
+  const sHex = s.toString(16).padStart(64, '0');
+  const malleable = new Uint8Array([...sig1.subarray(0, 32), ...Buffer.from(sHex, 'hex').reverse()]);
+  assert.equal(verifyBytes(k1.publicKey, new Uint8Array(0), malleable), false);
 });
