@@ -3,7 +3,7 @@
  * body expressions so variables are bound before use, and checks for unsafe variables and bad assignments.
  */
 import type { Body, Expr, Module, Rule, Term } from './ast.ts';
-import { BUILTINS } from './builtins/index.ts';
+import { BUILTINS, isUnsupportedBuiltin } from './builtins/index.ts';
 import { RegoError } from './errors.ts';
 
 export interface RuleNode {
@@ -310,6 +310,11 @@ class Resolver {
       case 'call': {
         const args = t.args.map((a) => this.term(a, scope));
         const op = this.resolveOp(t.op, scope);
+        // unknown functions are compile errors (as in OPA): an unsupported builtin is named, never silently undefined
+        if (op !== 'eq' && op !== 'assign' && !BUILTINS.has(op) && !this.funcArity.has(op)) {
+          if (isUnsupportedBuiltin(op)) throw new RegoError('rego_unsupported_error', `builtin ${op} is not supported by Model Vault's Rego engine`, t.loc);
+          if (!op.startsWith('data.')) throw new RegoError('rego_type_error', `undefined function ${op}`, t.loc);
+        }
         return { ...t, op, args };
       }
     }

@@ -3,7 +3,7 @@
  * returns true when evaluation must stop (the caller found what it needed), false to keep searching.
  */
 import type { Body, Expr, Term } from './ast.ts';
-import { BUILTINS, type BuiltinCtx } from './builtins/index.ts';
+import { BUILTINS, isUnsupportedBuiltin, type BuiltinCtx } from './builtins/index.ts';
 import type { Compiled, CompiledRule, RuleNode } from './compile.ts';
 import { BuiltinError, RegoError, type Location } from './errors.ts';
 import { Num } from './number.ts';
@@ -63,8 +63,6 @@ const EMPTY_ENV_NAMES = new Set(['data', 'input']);
 
 class StopSignal {}
 
-/** OPA builtins this engine does not implement: calling one is a clear error naming it. */
-const UNSUPPORTED_BUILTINS = ['crypto.x509.', 'crypto.parse_private_keys', 'rego.parse_module', 'json.verify_schema', 'json.match_schema', 'strings.render_template_', 'net.cidr_overlap', 'cast_'];
 
 const MULTI: unique symbol = Symbol('multi');
 
@@ -941,7 +939,7 @@ export class Evaluator {
     if (userArity !== undefined) arity = userArity;
     else if (bi !== undefined) arity = bi.arity;
     else if (mockValue !== undefined) arity = t.args.length;
-    else if (UNSUPPORTED_BUILTINS.some((p) => name === p || (p.endsWith('.') && name.startsWith(p)))) {
+    else if (isUnsupportedBuiltin(name)) {
       throw new RegoError('rego_unsupported_error', `builtin ${name} is not supported by Model Vault's Rego engine`, t.loc);
     } else throw new RegoError('rego_type_error', `undefined function ${name}`, t.loc);
     const origBi = BUILTINS.get(t.op);

@@ -71,3 +71,10 @@ function build(): Registry {
 const HTTP_SEND_KEYS = new Set(['method', 'url', 'body', 'enable_redirect', 'force_json_decode', 'force_yaml_decode', 'headers', 'raw_body', 'tls_use_system_certs', 'tls_ca_cert', 'tls_ca_cert_file', 'tls_ca_cert_env_variable', 'tls_client_cert', 'tls_client_cert_file', 'tls_client_cert_env_variable', 'tls_client_key', 'tls_client_key_file', 'tls_client_key_env_variable', 'tls_insecure_skip_verify', 'tls_server_name', 'timeout', 'cache', 'force_cache', 'force_cache_duration_seconds', 'raise_error', 'caching_mode', 'max_retry_attempts', 'cache_ignored_headers']);
 
 export const BUILTINS: Registry = build();
+
+/** OPA builtins this engine does not implement: calling one is a clear error naming it. */
+const UNSUPPORTED_BUILTINS = ['crypto.x509.', 'crypto.parse_private_keys', 'rego.parse_module', 'json.verify_schema', 'json.match_schema', 'net.cidr_overlap', 'cast_'];
+
+export function isUnsupportedBuiltin(name: string): boolean {
+  return !BUILTINS.has(name) && UNSUPPORTED_BUILTINS.some((p) => name === p || (p.endsWith('.') && name.startsWith(p)) || (p.endsWith('_') && name.startsWith(p)));
+}
