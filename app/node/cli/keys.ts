@@ -445,6 +445,30 @@ function trustCommand(trusted: boolean): CliCommand {
   };
 }
 
+const PASSPHRASE_USAGE = 'keys passphrase [--keystore <file>] [--passphrase-file <old>] [--new-passphrase-file <new>] [--json]';
+
+const keysPassphrase: CliCommand = {
+  words: ['keys', 'passphrase'],
+  summary: 'change the passphrase of the encrypted file keystore (re-encrypts it under a new salt)',
+  usage: PASSPHRASE_USAGE,
+  help: 'The new passphrase comes from --new-passphrase-file, MODEL_VAULT_NEW_PASSPHRASE, or a prompt on a terminal.',
+  run: (args, io) =>
+    audited(io, args, 'keys.passphrase', flag(args, 'keystore') ?? keystorePath(io.env), async () => {
+      const path = flag(args, 'keystore') ?? keystorePath(io.env);
+      const store = await FileKeyStore.open(path, { passphrase: await requirePassphrase(args, io, 'keystore', false) });
+      const file = flag(args, 'new-passphrase-file');
+      let next = file === undefined ? io.env.MODEL_VAULT_NEW_PASSPHRASE : await readSecretFile(file, 'new passphrase');
+      if ((next === undefined || next === '') && io.isTty && process.stdin.isTTY) {
+        next = await promptHidden(io, 'New keystore passphrase: ');
+        if ((await promptHidden(io, 'Repeat the new passphrase: ')) !== next) throw new AppError('VALIDATION', 'The passphrases do not match. Try again.');
+      }
+      if (next === undefined || next === '') throw usage(PASSPHRASE_USAGE, 'give the new passphrase with --new-passphrase-file or MODEL_VAULT_NEW_PASSPHRASE');
+      await store.changePassphrase(next, { params: scryptParams(io) });
+      print(io, { keystore: path }, `the keystore ${path} is now encrypted under the new passphrase`);
+      return { object: path };
+    }),
+};
+
 // ---------------------------------------------------------------------------------------------------------------
 // keys stage | promote | retire | keysets (app/keys/keyset.ts)
 
@@ -647,4 +671,4 @@ const auditVerify: CliCommand = {
   },
 };
 
-export const commands: CliCommand[] = [keysNew, keysList, keysShow, keysExport, keysImport, keysDelete, trustCommand(true), trustCommand(false), keysetCommand('stage'), keysetCommand('promote'), keysetCommand('retire'), keysKeysets, keysSplit, keysCombine, auditShow, auditVerify];
+export const commands: CliCommand[] = [keysNew, keysList, keysShow, keysExport, keysImport, keysDelete, keysPassphrase, trustCommand(true), trustCommand(false), keysetCommand('stage'), keysetCommand('promote'), keysetCommand('retire'), keysKeysets, keysSplit, keysCombine, auditShow, auditVerify];

@@ -253,3 +253,15 @@ void test('keys stage → promote → retire; old keys cannot be deleted until r
   assert.equal((await cli(env, ['keys', 'delete', 'enc-1', '--yes'])).code, 0);
   assert.match((await cli(env, ['keys', 'promote', 'nope', '--owner', 'acme'])).err, /KEY_NOT_FOUND/);
 });
+
+void test('keys passphrase re-encrypts the file keystore', async () => {
+  const env = makeEnv();
+  assert.equal((await cli(env, ['keys', 'new', '--kid', 'pp-1'])).code, 0);
+  assert.match((await cli(env, ['keys', 'passphrase'])).err, /usage:/);
+  const r = await cli({ ...env, MODEL_VAULT_NEW_PASSPHRASE: 'the new keystore passphrase' }, ['keys', 'passphrase', '--json']);
+  assert.equal(r.code, 0, r.err);
+  assert.match((await cli(env, ['keys', 'show', 'pp-1'])).err, /PASSPHRASE_WRONG/);
+  assert.equal((await cli({ ...env, MODEL_VAULT_PASSPHRASE: 'the new keystore passphrase' }, ['keys', 'show', 'pp-1'])).code, 0);
+  assert.doesNotMatch(transcript.join(''), /the new keystore passphrase/);
+  assert.doesNotMatch(readFileSync(join(env.MODEL_VAULT_HOME!, 'audit.log'), 'utf8'), /keystore passphrase/);
+});
