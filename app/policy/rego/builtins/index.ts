@@ -10,6 +10,7 @@ import { registerJwt, registerX509Keys } from './jwt.ts';
 import { registerGraphql } from './graphql.ts';
 import { registerAws } from './aws.ts';
 import { registerYaml } from './yaml.ts';
+import { registerX509 } from './x509.ts';
 import { RObject } from '../value.ts';
 import type { Builtin, Registry } from './util.ts';
 import { fail } from './util.ts';
@@ -31,6 +32,7 @@ function build(): Registry {
   registerGraphql(reg);
   registerAws(reg);
   registerYaml(reg);
+  registerX509(reg);
   reg.set('opa.runtime', { arity: 0, fn: () => new RObject() });
   reg.set('trace', {
     arity: 1,

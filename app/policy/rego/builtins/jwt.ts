@@ -16,13 +16,13 @@ type Hash = Parameters<typeof hmac>[0];
 
 // ------------------------------------------------------------------ DER
 
-interface Der {
+export interface Der {
   readonly tag: number;
   readonly body: Uint8Array;
   readonly raw: Uint8Array;
 }
 
-function derRead(b: Uint8Array, off: number): { node: Der; next: number } {
+export function derRead(b: Uint8Array, off: number): { node: Der; next: number } {
   const tag = b[off];
   if (tag === undefined) throw new Error('der: eof');
   let len = b[off + 1];
@@ -39,7 +39,7 @@ function derRead(b: Uint8Array, off: number): { node: Der; next: number } {
   return { node: { tag, body: b.subarray(p, p + len), raw: b.subarray(off, p + len) }, next: p + len };
 }
 
-function derChildren(d: Der): Der[] {
+export function derChildren(d: Der): Der[] {
   const out: Der[] = [];
   let p = 0;
   while (p < d.body.length) {
@@ -50,13 +50,13 @@ function derChildren(d: Der): Der[] {
   return out;
 }
 
-function derInt(d: Der): bigint {
+export function derInt(d: Der): bigint {
   let x = 0n;
   for (const v of d.body) x = (x << 8n) | BigInt(v);
   return x;
 }
 
-function oid(d: Der): string {
+export function oid(d: Der): string {
   const b = d.body;
   const parts: number[] = [Math.floor((b[0] ?? 0) / 40), (b[0] ?? 0) % 40];
   let v = 0;
@@ -80,6 +80,10 @@ export type Key =
   | { kind: 'oct'; k: Uint8Array; alg?: string };
 
 const CURVE_OIDS: Record<string, 'P-256' | 'P-384' | 'P-521'> = { '1.2.840.10045.3.1.7': 'P-256', '1.3.132.0.34': 'P-384', '1.3.132.0.35': 'P-521' };
+
+export function spkiKey(spki: Der): Key {
+  return keyFromSPKI(spki);
+}
 
 function keyFromSPKI(spki: Der): Key {
   const [alg, bits] = derChildren(spki);
@@ -109,7 +113,7 @@ interface PemBlock {
   readonly der: Uint8Array;
 }
 
-function pemBlocks(text: string): { blocks: PemBlock[]; rest: string } {
+export function pemBlocks(text: string): { blocks: PemBlock[]; rest: string } {
   const blocks: PemBlock[] = [];
   const re = /-----BEGIN ([A-Z0-9 ]+)-----([\s\S]*?)-----END \1-----/g;
   let last = 0;
@@ -295,6 +299,10 @@ function mgf1(hash: Hash, seed: Uint8Array, len: number): Uint8Array {
     done += h.length;
   }
   return out;
+}
+
+export function rsaVerifyRaw(key: Extract<Key, { kind: 'rsa' }>, hash: Hash, msg: Uint8Array, sig: Uint8Array): boolean {
+  return rsaVerify(key, hash, false, msg, sig);
 }
 
 function rsaVerify(key: Extract<Key, { kind: 'rsa' }>, hash: Hash, pss: boolean, msg: Uint8Array, sig: Uint8Array): boolean {
