@@ -64,7 +64,7 @@ export interface BrokerServer {
 }
 
 export function createBrokerServer(service: BrokerService): BrokerServer {
-  const app = Fastify({ logger: false, bodyLimit: MAX_BODY_BYTES, trustProxy: false, return503OnClosing: true });
+  const app = Fastify({ logger: false, bodyLimit: MAX_BODY_BYTES, trustProxy: false, return503OnClosing: true, forceCloseConnections: true });
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => {
     done(null, body);

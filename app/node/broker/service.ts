@@ -157,11 +157,11 @@ export class BrokerService {
   }
 
   /** Runs a decision: its writes and its 'allow' audit entry commit together; a denial is audited after rollback. */
-  private async decide<T>(who: { actor: string; action: string; object: string; model: string | null }, fn: (q: Sql) => Promise<{ value: T; result?: string; details?: string }>): Promise<T> {
+  private async decide<T>(who: { actor: string; action: string; object: string; model: string | null }, fn: (q: Sql) => Promise<{ value: T; result?: string; details?: string; model?: string }>): Promise<T> {
     try {
       return await this.db.tx(async (q) => {
         const r = await fn(q);
-        await this.appendAudit(q, { ...who, result: r.result ?? 'allow', details: r.details ?? '' });
+        await this.appendAudit(q, { ...who, model: r.model ?? who.model, result: r.result ?? 'allow', details: r.details ?? '' });
         return r.value;
       });
     } catch (e) {
@@ -476,7 +476,7 @@ export class BrokerService {
       if (s.status.startsWith('self:')) throw new AppError('BROKER_REJECTED', 'Only the model producer approves subscriptions.');
       if (s.status !== 'pending') throw new AppError('BROKER_REJECTED', `The subscription is ${s.status}, not pending.`);
       await this.activate(q, subscriptionId, s.modelId);
-      return { value: await this.view(q, subscriptionId), details: `model=${s.modelId}` };
+      return { value: await this.view(q, subscriptionId), model: s.modelId };
     });
   }
 
@@ -494,14 +494,14 @@ export class BrokerService {
       await q.run("UPDATE subscriptions SET status = 'revoked', revoked_at = ? WHERE id = ?", [this.now(), subscriptionId]);
       await this.addRevocation(q, 'subscription', subscriptionId, reason);
       for (const l of await q.all('SELECT id FROM licences WHERE subscription_id = ?', [subscriptionId])) await this.addRevocation(q, 'licence', str(l, 'id'), reason);
-      await q.run("UPDATE tickets SET used_at = ? WHERE subscription_id = ? AND used_at IS NULL", [this.now(), subscriptionId]);
-      return { value: await this.view(q, subscriptionId), details: `model=${s.modelId}` };
+      await q.run('UPDATE tickets SET used_at = ? WHERE subscription_id = ? AND used_at IS NULL', [this.now(), subscriptionId]);
+      return { value: await this.view(q, subscriptionId), model: s.modelId, details: `reason=${reason}` };
     });
   }
 
   async addSubscriptionDevice(c: Caller, subscriptionId: string, deviceId: string): Promise<SubscriptionView> {
     return this.decide({ actor: c.identityId, action: 'subscription.add-device', object: `${subscriptionId} ${deviceId}`, model: null }, async (q) => {
-      const s = await q.get('SELECT s.subscriber_id, s.status, m.device_limit FROM subscriptions s JOIN models m ON m.id = s.model_id WHERE s.id = ?', [subscriptionId]);
+      const s = await q.get('SELECT s.subscriber_id, s.status, s.model_id, m.device_limit FROM subscriptions s JOIN models m ON m.id = s.model_id WHERE s.id = ?', [subscriptionId]);
       if (s === undefined || str(s, 'subscriber_id') !== c.identityId) throw new AppError('NOT_FOUND', 'No such subscription.');
       if (str(s, 'status') === 'revoked') throw new AppError('LICENCE_REVOKED', 'The subscription was revoked.');
       await this.ownDevices(q, c, [deviceId]);
@@ -509,7 +509,7 @@ export class BrokerService {
       if (num(count ?? {}, 'n') >= num(s, 'device_limit')) throw new AppError('LIMIT_EXCEEDED', `The device limit (${num(s, 'device_limit')}) of this subscription is reached. Revoke a device first.`);
       await q.run('INSERT INTO subscription_devices (subscription_id, device_id) VALUES (?, ?) ON CONFLICT (subscription_id, device_id) DO NOTHING', [subscriptionId, deviceId]);
       await this.issueLicence(q, subscriptionId);
-      return { value: await this.view(q, subscriptionId) };
+      return { value: await this.view(q, subscriptionId), model: str(s, 'model_id') };
     });
   }
 
