@@ -23,22 +23,36 @@ function policyProblem(decision: PolicyDecision): EvalProblem {
   return { message: decision.message, code: decision.regoCode ?? decision.outcome, row: decision.location?.row, col: decision.location?.col, where: 'policy' };
 }
 
+/** A valid input used only to keep reporting the policy's own problems while the user's input is broken. */
+const PLACEHOLDER_INPUT: PolicyInput = { action: 'load', time: '2026-01-01T12:00:00Z', subscriber: { id: 'placeholder', roles: [] }, model: { id: 'placeholder' } };
+
+/** The policy's own problems (parse, compile) against a placeholder input; [] when it compiles. */
+function policyProblemsAlone(source: string): EvalProblem[] {
+  try {
+    const d = evaluatePolicy(source, PLACEHOLDER_INPUT, { mode: 'vault', limits: LIMITS });
+    return d.outcome === 'invalid_policy' || d.outcome === 'invalid_rule_path' ? [policyProblem(d)] : [];
+  } catch {
+    return [];
+  }
+}
+
 function evaluate(request: EvalRequest): EvalResponse {
   const started = performance.now();
   const elapsed = (): number => performance.now() - started;
+  const inputFailure = (problem: EvalProblem): EvalResponse => ({ id: request.id, ok: false, problems: [problem, ...policyProblemsAlone(request.source)], durationMs: elapsed() });
   let input: unknown;
   try {
     input = JSON.parse(request.inputText) as unknown;
   } catch (e) {
     const message = e instanceof SyntaxError ? `The input is not valid JSON: ${e.message}` : 'The input is not valid JSON.';
-    return { id: request.id, ok: false, problems: [{ message, code: 'invalid_json', where: 'input' }], durationMs: elapsed() };
+    return inputFailure({ message, code: 'invalid_json', where: 'input' });
   }
   let decision: PolicyDecision;
   try {
     decision = evaluatePolicy(request.source, input as PolicyInput, { mode: 'vault', trace: request.explain !== 'off', limits: LIMITS });
   } catch (e) {
-    const message = isAppError(e) ? e.message : 'The policy engine failed unexpectedly on this input.';
-    return { id: request.id, ok: false, problems: [{ message, code: isAppError(e) ? e.code : 'internal', where: isAppError(e) && e.code === 'VALIDATION' ? 'input' : 'policy' }], durationMs: elapsed() };
+    if (isAppError(e) && e.code === 'VALIDATION') return inputFailure({ message: e.message, code: 'invalid_input', where: 'input' });
+    return { id: request.id, ok: false, problems: [{ message: isAppError(e) ? e.message : 'The policy engine failed unexpectedly.', code: isAppError(e) ? e.code : 'internal', where: 'policy' }], durationMs: elapsed() };
   }
   const decided = decision.outcome === 'allowed' || decision.outcome === 'denied' || decision.outcome === 'undefined';
   if (!decided) return { id: request.id, ok: false, problems: [policyProblem(decision)], durationMs: elapsed() };

@@ -49,6 +49,11 @@ test('policy studio: a syntax error is a marker at its row:col, and hostile inpu
 
   await page.getByLabel('Input document, JSON').fill('{"not": "the schema"');
   await expect(page.locator('.field-error')).toContainText('not valid JSON');
+  // The policy's own error stays reported while the input is broken.
+  await expect(page.getByTestId('problems')).toContainText('rego_parse_error');
+  await expect(page.getByText(/1 problem/)).toBeVisible();
+  await page.getByLabel('Input document, JSON').fill('{"action": "load"}');
+  await expect(page.locator('.field-error')).toContainText('subscriber');
   await page.setViewportSize({ width: 1024, height: 700 });
   await page.screenshot({ path: join(REPORTS, 'policy-studio-error-1024x700.png'), fullPage: true });
 });
