@@ -297,7 +297,7 @@ async function discover(root: string): Promise<{ rootIsModel: boolean; models: P
     }
     for (const f of files) {
       const p = posix(relative(root, join(dir, f)));
-      if (isRoot && f.startsWith(JOURNAL_NAME.slice(0, -5))) continue; // the journal (and its temp files)
+      if (isRoot && f.includes(JOURNAL_NAME.slice(1, -5))) continue; // the journal and its temp files
       if (f.endsWith(SAFETENSORS)) models.push({ path: p, kind: 'file', files: [p], untouchedFiles: [] });
       else others.push(p);
     }
@@ -478,8 +478,11 @@ async function clearDeadLock(path: string): Promise<void> {
   if (dead) await fs.rm(lock, { force: true });
 }
 
-/** Removes temp files a killed rewrap left next to the planned files. */
-async function removeStaleTemps(root: string, files: readonly JournalFile[]): Promise<void> {
+/** Removes temp files a killed run left: rewrap temps next to the planned files, journal temps next to the journal. */
+async function removeStaleTemps(root: string, files: readonly JournalFile[], journal: string): Promise<void> {
+  const jdir = dirname(journal);
+  const jtemp = `.${basename(journal)}.tmp-`;
+  for (const n of await fs.readdir(jdir).catch(() => [] as string[])) if (n.startsWith(jtemp)) await fs.rm(join(jdir, n), { force: true });
   const dirs = new Set(files.map((f) => dirname(join(root, f.path))));
   for (const d of dirs) {
     const names = await fs.readdir(d).catch(() => [] as string[]);
@@ -546,7 +549,7 @@ async function rotate(root: string, options: RotateOptions, now: () => Date, aud
     };
     await saveJournal(plan.journal, journal);
   } else {
-    await removeStaleTemps(root, journal.files);
+    await removeStaleTemps(root, journal.files, plan.journal);
   }
   const j0 = journal;
   await audit('keys.rotate.start', root, 'ok', {

@@ -208,3 +208,17 @@ void test('signing-key-only and master-key-only rotations', async () => {
     for (const m of FIXTURE_MODELS) assert.ok(await verifyUnder(join(folder, m), keys, 'new'), m);
   });
 });
+
+void test('a folder that is itself one sharded model: the journal goes beside it, the model still verifies', async () => {
+  await withFolder(async (dir, folder, keys) => {
+    const model = join(folder, 'sharded');
+    const plan = await planRotation(model, options(keys));
+    assert.deepEqual(plan.models.map((m) => `${m.kind}:${m.path}`), ['folder:.']);
+    assert.equal(plan.journal, join(folder, '.sharded.model-vault-rotation.json'));
+    const report = await rotateFolder(model, options(keys, { bundleOut: join(dir, 'b.json') }));
+    assert.equal(report.files.filter((f) => f.result === 'rewrapped').length, 2);
+    assert.ok(await verifyUnder(model, keys, 'new'));
+    assert.doesNotMatch((await readdir(model)).join(','), /rotation/);
+    assert.equal((await readJournal(plan.journal))?.phase, 'complete');
+  });
+});
