@@ -170,9 +170,22 @@ class Resolver {
 
   rule(r: Rule): void {
     const scope = new Set<string>();
-    if (r.args !== undefined) for (const a of r.args) patternVars(a, scope);
     // vars in a ref head's dynamic parts are bound by the body
     const mutable = r as unknown as { body: Body; ref: Term[]; key: Term | undefined; value: Term | undefined; elses: { value: Term; body: Body; loc: unknown }[]; args: Term[] | undefined };
+    // function arguments that are expressions (templates, calls, refs) become a fresh variable checked at the end of
+    // the body, so they may use variables the body binds
+    if (r.args !== undefined && r.args.some((a) => !isPatternTerm(a))) {
+      const extra: Expr[] = [];
+      mutable.args = r.args.map((a, i) => {
+        if (isPatternTerm(a)) return a;
+        const v: Term = { type: 'var', name: `$arg${i}_${++this.renameCounter}`, loc: a.loc };
+        extra.push({ type: 'term', term: { type: 'call', op: 'equal', opRef: undefined, args: [v, a], loc: a.loc }, negated: false, withs: [], loc: a.loc });
+        return v;
+      });
+      mutable.body = [...r.body, ...extra];
+      mutable.elses = r.elses.map((e) => ({ ...e, body: [...e.body, ...extra] }));
+    }
+    if (r.args !== undefined) for (const a of r.args) patternVars(a, scope);
     if (r.args !== undefined) mutable.args = r.args.map((a) => this.term(a, scope));
     const headScope = new Set(scope);
     mutable.body = this.body(r.body, scope, r.args !== undefined ? argVars(r.args) : new Set());
@@ -345,6 +358,22 @@ function argVars(args: readonly Term[]): Set<string> {
   const s = new Set<string>();
   for (const a of args) allVars(a, s);
   return s;
+}
+
+/** Terms usable as unification patterns (variables, scalars, and arrays/objects/sets of them). */
+function isPatternTerm(t: Term): boolean {
+  switch (t.type) {
+    case 'var':
+    case 'scalar':
+      return true;
+    case 'array':
+    case 'set':
+      return t.items.every(isPatternTerm);
+    case 'object':
+      return t.items.every(([k, v]) => isPatternTerm(k) && isPatternTerm(v));
+    default:
+      return false;
+  }
 }
 
 /** Variables a pattern term declares (vars in arrays/objects, not in refs). */

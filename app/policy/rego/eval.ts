@@ -749,6 +749,7 @@ export class Evaluator {
       const obj = base instanceof RObject ? base.copy() : new RObject();
       for (const [name, child] of node.children) {
         if (child.funcs.length > 0 && child.rules.length === 0) continue;
+        if (obj.has(name) && child.rules.length > 0) continue; // base data at the same path wins, as in OPA
         const cv = this.evalNode(child, loc);
         if (cv !== undefined) {
           if (child.rules.length === 0 && child.dynRules.length === 0 && cv instanceof RObject && cv.size === 0 && !hasAnyRules(child) && this.baseAt(child.path) === undefined) continue;

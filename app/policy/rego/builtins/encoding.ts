@@ -412,6 +412,7 @@ function addAt(doc: Value, path: Value[], value: Value): Value | undefined {
       return arrv;
     }
     if (parent instanceof RSet) {
+      if (!equal(last, value)) return undefined; // a set member's path segment is the member itself
       const s = RSet.from(parent.values());
       s.add(value);
       return s;
