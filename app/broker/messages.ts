@@ -10,7 +10,6 @@ export const MAX_FILES_PER_MODEL = 256;
 export const MAX_HEADER_BYTES = 8 * 1024 * 1024;
 export const MAX_BODY_BYTES = 64 * 1024;
 export const MAX_PUBLISH_BODY_BYTES = 16 * 1024 * 1024;
-export const MAX_RUNTIME_FACTS = 32;
 
 const TimeSchema = v.pipe(v.number(), v.safeInteger(), v.minValue(0));
 const Key32Schema = v.pipe(v.string(), v.regex(/^[A-Za-z0-9_-]{43}$/, '32 bytes in base64url'));
@@ -115,11 +114,14 @@ export const ChallengeRequestSchema = v.strictObject({ modelId: IdSchema });
 export const ChallengeResponseSchema = v.strictObject({ challengeId: IdSchema, challengeB64u: Key32Schema, expiresAt: TimeSchema });
 export type ChallengeResponse = v.InferOutput<typeof ChallengeResponseSchema>;
 
-const FactValueSchema = v.union([v.pipe(v.string(), v.maxLength(256)), v.pipe(v.number(), v.finite()), v.boolean()]);
-export const RuntimeFactsSchema = v.pipe(
-  v.record(v.pipe(v.string(), v.regex(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/, 'a fact name')), FactValueSchema),
-  v.check((r) => Object.keys(r).length <= MAX_RUNTIME_FACTS, `at most ${MAX_RUNTIME_FACTS} runtime facts`),
-);
+/** Runtime facts the device reports (the `runtime` and device parts of the policy input document). */
+export const RuntimeFactsSchema = v.strictObject({
+  app_version: v.optional(v.pipe(v.string(), v.maxLength(64))),
+  os: v.optional(v.pipe(v.string(), v.maxLength(64))),
+  offline: v.optional(v.boolean()),
+  platform: v.optional(v.pipe(v.string(), v.maxLength(64))),
+  attested: v.optional(v.boolean()),
+});
 export type RuntimeFacts = v.InferOutput<typeof RuntimeFactsSchema>;
 
 export const AttestRequestSchema = v.strictObject({ challengeId: IdSchema, challengeB64u: Key32Schema, modelId: IdSchema, runtime: RuntimeFactsSchema });

@@ -1,56 +1,40 @@
 /**
- * The model's release policy (README §7): Rego evaluated at key release with an input document describing the
- * subject, device, model, subscription and the device's runtime facts; `data.model.allow` must be exactly `true`.
- *
- * ADAPTER NOTE: `evaluatePolicy` (Model Vault mode) was not yet exported by app/policy/ when this was written; this
- * is a minimal adapter over the engine's public `compile`/`evalQuery`. Swap it for `evaluatePolicy` when it lands.
+ * The model's release policy (README §7), through the policy API (`evaluatePolicy`, app/policy/README.md):
+ * - a `package modelvault` policy runs in Model Vault mode with the input document built by the broker
+ *   (subscriber, device, licence, runtime facts, action `decrypt`, time, model); allow iff `allow` and no `deny`;
+ * - any other policy (e.g. the header's default `package model\nallow = true`) runs in reference mode.
+ * Every outcome other than allowed denies; a policy that does not compile or errors is POLICY_INVALID.
  */
 import { AppError } from '../errors.ts';
-import { compile, evalQuery, fromJS, isRegoError, toJS, type PreparedPolicy } from '../policy/rego/index.ts';
-import type { RuntimeFacts } from './messages.ts';
+import { evaluatePolicy, type PolicyDecision, type PolicyInput } from '../policy/index.ts';
 
-export interface ReleaseInput {
-  readonly time_ns: string;
-  readonly subject: { readonly id: string; readonly role: string };
-  readonly device: { readonly id: string };
-  readonly model: { readonly id: string; readonly producer: string };
-  readonly subscription: { readonly id: string; readonly expires_at_ns: string | null; readonly devices: readonly string[] };
-  readonly runtime: RuntimeFacts;
+export type { PolicyInput } from '../policy/index.ts';
+
+const VAULT_PACKAGE = /^\s*package\s+modelvault\s*$/m;
+
+export function releasePolicyMode(regoText: string): 'vault' | 'reference' {
+  return VAULT_PACKAGE.test(regoText) ? 'vault' : 'reference';
 }
 
-const cache = new Map<string, PreparedPolicy>();
-const MAX_CACHE = 256;
+export function evaluateRelease(regoText: string, input: PolicyInput): PolicyDecision {
+  const mode = releasePolicyMode(regoText);
+  return mode === 'vault' ? evaluatePolicy(regoText, input, { mode }) : evaluatePolicy(regoText, undefined, { mode, nowNs: () => BigInt(Date.parse(input.time)) * 1_000_000n });
+}
 
-function prepared(regoText: string): PreparedPolicy {
-  const hit = cache.get(regoText);
-  if (hit !== undefined) return hit;
-  let p: PreparedPolicy;
-  try {
-    p = compile([{ file: 'model.rego', source: regoText }]);
-  } catch (e) {
-    if (isRegoError(e)) throw new AppError('POLICY_INVALID', 'The model release policy does not compile. The producer must publish a valid Rego policy.');
-    throw e;
+/** Throws POLICY_DENIED (with the policy's deny reasons) or POLICY_INVALID; returns when the release is allowed. */
+export function enforceRelease(regoText: string, input: PolicyInput): void {
+  const d = evaluateRelease(regoText, input);
+  if (d.allow) return;
+  if (d.outcome === 'denied' || d.outcome === 'undefined') {
+    const reasons = d.denyReasons.length === 0 ? '' : ` (${d.denyReasons.join('; ').slice(0, 300)})`;
+    throw new AppError('POLICY_DENIED', `The model release policy denies this device or runtime${reasons}. Check the requirements with the publisher.`);
   }
-  if (cache.size >= MAX_CACHE) cache.clear();
-  cache.set(regoText, p);
-  return p;
+  throw new AppError('POLICY_INVALID', 'The model release policy could not be evaluated. The producer must publish a valid policy.');
 }
 
-/** true only when `data.model.allow` is exactly true; undefined, false and non-booleans deny; errors are POLICY_INVALID. */
-export function releaseAllowed(regoText: string, input: ReleaseInput, nowNs: bigint): boolean {
-  const policy = prepared(regoText);
-  try {
-    const r = evalQuery(policy, 'x = data.model.allow', { input: fromJS(input), nowNs: () => nowNs });
-    if (r.results.length !== 1) return false;
-    const x = r.results[0]?.x;
-    return x !== undefined && toJS(x) === true;
-  } catch (e) {
-    if (isRegoError(e)) throw new AppError('POLICY_INVALID', 'The model release policy failed to evaluate. The producer must fix the policy.');
-    throw e;
-  }
-}
-
-/** Checks a policy compiles (at publish time), so a broken policy is refused before anyone subscribes. */
+/** At publish time: the policy must compile (a denial on a sample input is fine; an invalid policy is refused). */
 export function checkReleasePolicy(regoText: string): void {
-  prepared(regoText);
+  const sample: PolicyInput = { subscriber: { id: 'check', roles: ['subscriber'] }, device: { id: 'check' }, licence: { id: 'check', status: 'active' }, action: 'decrypt', time: '2026-01-01T00:00:00Z', model: { id: 'check' } };
+  const d = evaluateRelease(regoText, sample);
+  if (d.outcome === 'invalid_policy' || d.outcome === 'invalid_rule_path') throw new AppError('POLICY_INVALID', `The release policy is invalid: ${d.message.slice(0, 300)}`);
 }

@@ -24,7 +24,7 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   IO_ERROR: 503, KEY_NOT_FOUND: 500, INTERNAL: 500,
 };
 
-type Handler = (caller: Caller, body: unknown, query: Readonly<Record<string, string | undefined>>) => Promise<unknown>;
+type Handler = (caller: Caller, body: unknown, query: Readonly<Record<string, string | undefined>>, ip: string) => Promise<unknown>;
 
 interface Route {
   readonly method: 'GET' | 'POST';
@@ -85,7 +85,7 @@ export function createBrokerServer(service: BrokerService): BrokerServer {
     { method: 'GET', url: '/v1/sync', handler: (c) => s.sync(c) },
     { method: 'GET', url: '/v1/headers', handler: (c, _b, q) => { if (q.subscriptionId === undefined) throw new AppError('VALIDATION', 'subscriptionId is required.'); return s.headers(c, str(q.subscriptionId)); } },
     { method: 'POST', url: '/v1/release/challenge', schema: ChallengeRequestSchema, handler: (c, b) => s.challenge(c, (b as v.InferOutput<typeof ChallengeRequestSchema>).modelId) },
-    { method: 'POST', url: '/v1/release/attest', schema: AttestRequestSchema, handler: (c, b) => s.attest(c, b as v.InferOutput<typeof AttestRequestSchema>) },
+    { method: 'POST', url: '/v1/release/attest', schema: AttestRequestSchema, handler: (c, b, _q, ip) => s.attest(c, { ...(b as v.InferOutput<typeof AttestRequestSchema>), ip }) },
     { method: 'POST', url: '/v1/release/key', schema: KeyRequestSchema, handler: (c, b) => s.releaseKey(c, b as v.InferOutput<typeof KeyRequestSchema>) },
     {
       method: 'GET', url: '/v1/audit', handler: (c, _b, q) => {
@@ -127,7 +127,7 @@ export function createBrokerServer(service: BrokerService): BrokerServer {
           const raw = rawOf(req.body);
           const caller = (await s.authenticate(req.method, req.url, req.headers, raw)) as Caller;
           const body = r.schema === undefined ? undefined : parseBody(raw, r.schema);
-          return await reply.send({ ok: true, value: await r.handler(caller, body, queryOf(req.url)) });
+          return await reply.send({ ok: true, value: await r.handler(caller, body, queryOf(req.url), req.ip) });
         } catch (e) {
           return send(reply, e);
         }

@@ -19,7 +19,7 @@ import {
   type EnrollRequest, type InfoResponse, type KeyResponse, type PublishRequest, type RuntimeFacts, type SubscriptionView,
 } from '../../broker/messages.ts';
 import { inspectPublishedHeader, personalizeHeader } from '../../broker/personalize.ts';
-import { checkReleasePolicy, releaseAllowed, type ReleaseInput } from '../../broker/release-policy.ts';
+import { checkReleasePolicy, enforceRelease, type PolicyInput } from '../../broker/release-policy.ts';
 import { checkTimestamp, deviceIdFor, parseAuthHeaders, verifyRequest, nobleVerifier, type SignatureVerifier } from '../../broker/request-signing.ts';
 import { boxPublicKey, openSealed, seal, SEAL_LABELS, type BoxKeyPair } from '../../broker/seal.ts';
 import type { Role } from '../../broker/schemas.ts';
@@ -571,7 +571,7 @@ export class BrokerService {
     return active;
   }
 
-  async attest(c: Caller, req: { challengeId: string; challengeB64u: string; modelId: string; runtime: RuntimeFacts }): Promise<{ ticketB64u: string; subscriptionId: string; expiresAt: number }> {
+  async attest(c: Caller, req: { challengeId: string; challengeB64u: string; modelId: string; runtime: RuntimeFacts; ip?: string }): Promise<{ ticketB64u: string; subscriptionId: string; expiresAt: number }> {
     const now = this.now();
     const who = { actor: c.identityId, action: 'release.attest', object: c.deviceId, model: req.modelId };
     // The challenge is consumed in its own transaction first, so a denied attempt cannot reuse it.
@@ -588,13 +588,18 @@ export class BrokerService {
       const m = await q.get('SELECT producer_id, policy FROM models WHERE id = ?', [req.modelId]);
       if (m === undefined) throw new AppError('NOT_FOUND', 'No such model.');
       const subscriptionId = str(sub, 'id');
-      const devices = (await q.all('SELECT device_id FROM subscription_devices WHERE subscription_id = ? ORDER BY device_id', [subscriptionId])).map((r) => str(r, 'device_id'));
-      const nowNs = BigInt(now) * 1_000_000n;
-      const input: ReleaseInput = {
-        time_ns: nowNs.toString(), subject: { id: c.identityId, role: c.role }, device: { id: c.deviceId }, model: { id: req.modelId, producer: str(m, 'producer_id') },
-        subscription: { id: subscriptionId, expires_at_ns: (BigInt(num(sub, 'expires_at')) * 1_000_000n).toString(), devices }, runtime: req.runtime,
+      const lic = await q.get('SELECT id FROM licences WHERE subscription_id = ? AND current = 1', [subscriptionId]);
+      const rt = req.runtime;
+      const input: PolicyInput = {
+        subscriber: { id: c.identityId, roles: [c.role] },
+        device: { id: c.deviceId, ...(req.ip === undefined ? {} : { ip: req.ip }), ...(rt.platform === undefined ? {} : { platform: rt.platform }), ...(rt.attested === undefined ? {} : { attested: rt.attested }) },
+        licence: { id: lic === undefined ? subscriptionId : str(lic, 'id'), status: 'active', expires_at: new Date(num(sub, 'expires_at')).toISOString() },
+        runtime: { ...(rt.app_version === undefined ? {} : { app_version: rt.app_version }), ...(rt.os === undefined ? {} : { os: rt.os }), ...(rt.offline === undefined ? {} : { offline: rt.offline }) },
+        action: 'decrypt',
+        time: new Date(now).toISOString(),
+        model: { id: req.modelId },
       };
-      if (!releaseAllowed(str(m, 'policy'), input, nowNs)) throw new AppError('POLICY_DENIED', 'The model release policy denies this device or runtime. Check the runtime requirements with the publisher.');
+      enforceRelease(str(m, 'policy'), input);
       const ticket = randomBytes(32);
       const expiresAt = now + (this.opts.ticketTtlMs ?? 60_000);
       await q.run('INSERT INTO tickets (id_hash, device_id, subscription_id, model_id, expires_at, attempts) VALUES (?, ?, ?, ?, ?, 0)', [toHex(sha256(ticket)), c.deviceId, subscriptionId, req.modelId, expiresAt]);

@@ -32,6 +32,17 @@ function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
   return out;
 }
 
+/** The model's release policy (Model Vault mode, app/policy/README.md input document). */
+const POLICY = [
+  'package modelvault',
+  'import rego.v1',
+  'default allow := false',
+  'allow if input.runtime.os == "linux"',
+  'allow if input.device.platform == "dgx"',
+  'deny contains "offline runtimes are not allowed" if input.runtime.offline == true',
+  'deny contains "wrong action" if input.action != "decrypt"',
+].join('\n');
+
 if (pgTarget === undefined) test('broker security on PostgreSQL', { skip: PG_SKIP_REASON }, () => undefined);
 
 for (const target of TARGETS) {
@@ -48,7 +59,7 @@ for (const target of TARGETS) {
       cleanup = fresh.cleanup;
       broker = await startTestBroker(fresh.spec, { now });
       s = await enrollProducer(broker, now);
-      model = makeModel({ remote: 'package model\nimport rego.v1\ndefault allow := false\nallow if input.runtime.runtime == "vllm"\nallow if input.runtime.gpu == "a100"' });
+      model = makeModel({ remote: POLICY });
       await publish(s, 'llm-1', model);
     });
     after(async () => {
@@ -66,7 +77,7 @@ for (const target of TARGETS) {
       const sub = await a.client.subscribe('llm-1');
       assert.equal(sub.status, 'active');
       assert.ok(sub.licence !== null);
-      const released = await a.client.releaseKey('llm-1', headersMap(model), { runtime: 'vllm' }, a.device.box);
+      const released = await a.client.releaseKey('llm-1', headersMap(model), { os: 'linux' }, a.device.box);
       assert.equal(released.synced.size, 2, 'the producer headers are replaced by personalized ones');
       assert.ok(!ctEqual(released.key, model.masterKey.key), 'the subscriber key is not the producer key');
       for (const f of model.files) {
@@ -77,7 +88,7 @@ for (const target of TARGETS) {
         await h.close();
       }
       // With the synced headers the next release matches at once.
-      const again = await a.client.releaseKey('llm-1', released.synced, { runtime: 'vllm' }, a.device.box);
+      const again = await a.client.releaseKey('llm-1', released.synced, { os: 'linux' }, a.device.box);
       assert.equal(again.synced.size, 0);
       assert.ok(ctEqual(again.key, released.key));
     });
@@ -87,8 +98,8 @@ for (const target of TARGETS) {
       const b = await enrollSubscriber(broker.url, 'B', now);
       const subA = await a.client.subscribe('llm-1');
       const subB = await b.client.subscribe('llm-1');
-      const keyA = await a.client.releaseKey('llm-1', headersMap(model), { runtime: 'vllm' }, a.device.box);
-      const keyB = await b.client.releaseKey('llm-1', headersMap(model), { runtime: 'vllm' }, b.device.box);
+      const keyA = await a.client.releaseKey('llm-1', headersMap(model), { os: 'linux' }, a.device.box);
+      const keyB = await b.client.releaseKey('llm-1', headersMap(model), { os: 'linux' }, b.device.box);
       assert.ok(!ctEqual(keyA.key, keyB.key));
       // A's key opens nothing of B's.
       const f = model.files[0];
@@ -104,7 +115,7 @@ for (const target of TARGETS) {
       assert.deepEqual(syncA.subscriptions.map((x) => x.subscriptionId), [subA.subscriptionId]);
       // B's ticket is useless to A (bound to B's device), and A's own headers never equal B's.
       const c = await b.client.challenge('llm-1');
-      const tB = await b.client.attest(c, 'llm-1', { runtime: 'vllm' });
+      const tB = await b.client.attest(c, 'llm-1', { os: 'linux' });
       await rejects(a.client.requestKey(tB.ticketB64u, {}), 'AUTH_FAILED');
       const hA = await a.client.headers(subA.subscriptionId);
       const hB = await b.client.headers(subB.subscriptionId);
@@ -121,10 +132,10 @@ for (const target of TARGETS) {
       const first = await a.client.sync();
       // Attest, then revoke before the key: the key step re-checks.
       const c = await a.client.challenge('llm-1');
-      const t = await a.client.attest(c, 'llm-1', { runtime: 'vllm' });
+      const t = await a.client.attest(c, 'llm-1', { os: 'linux' });
       await s.producer.client.revokeSubscription(sub.subscriptionId, 'payment failed');
       await rejects(a.client.requestKey(t.ticketB64u, {}), 'AUTH_FAILED');
-      await rejects(a.client.releaseKey('llm-1', headersMap(model), { runtime: 'vllm' }, a.device.box), 'LICENCE_REVOKED');
+      await rejects(a.client.releaseKey('llm-1', headersMap(model), { os: 'linux' }, a.device.box), 'LICENCE_REVOKED');
       await rejects(a.client.headers(sub.subscriptionId), 'LICENCE_INVALID');
       // Offline: valid with the old list, revoked with the new one; an older list is refused afterwards.
       const brokerPub = s.brokerSignPub;
@@ -164,18 +175,18 @@ for (const target of TARGETS) {
       const second = newDevice();
       const secondClient = clientFor(broker.url, second, now);
       await a.client.addDevice(second.signer.signPub, second.box.publicKey, 'second');
-      await rejects(secondClient.releaseKey('llm-1', headersMap(model), { runtime: 'vllm' }, second.box), 'LICENCE_INVALID');
+      await rejects(secondClient.releaseKey('llm-1', headersMap(model), { os: 'linux' }, second.box), 'LICENCE_INVALID');
       assert.ok((await auditResults('release.attest')).includes('LICENCE_INVALID'));
       const updated = await a.client.addSubscriptionDevice(sub.subscriptionId, second.signer.deviceId);
       assert.equal(updated.devices.length, 2);
       assert.ok(updated.licence?.devices.includes(second.signer.deviceId));
-      const k = await secondClient.releaseKey('llm-1', headersMap(model), { runtime: 'vllm' }, second.box);
+      const k = await secondClient.releaseKey('llm-1', headersMap(model), { os: 'linux' }, second.box);
       assert.equal(k.key.length, 32);
       const third = newDevice();
       await a.client.addDevice(third.signer.signPub, third.box.publicKey, 'third');
       await rejects(a.client.addSubscriptionDevice(sub.subscriptionId, third.signer.deviceId), 'LIMIT_EXCEEDED');
       // A wrapped key for one device does not open with another device's box key.
-      await rejects(a.client.releaseKey('llm-1', headersMap(model), { runtime: 'vllm' }, second.box), 'DECRYPT_FAILED');
+      await rejects(a.client.releaseKey('llm-1', headersMap(model), { os: 'linux' }, second.box), 'DECRYPT_FAILED');
       // A revoked device is refused outright.
       await a.client.revokeDevice(second.signer.deviceId);
       await rejects(secondClient.sync(), 'AUTH_FAILED');
@@ -221,17 +232,17 @@ for (const target of TARGETS) {
       const hashes = Object.fromEntries([...headersMap(model)].map(([p]) => [p, 'f'.repeat(64)]));
       await rejects(a.client.requestKey(Buffer.alloc(32, 7).toString('base64url'), hashes), 'AUTH_FAILED');
       // A used ticket cannot be used again; an expired one neither.
-      const r = await a.client.releaseKey('llm-1', headersMap(model), { runtime: 'vllm' }, a.device.box);
+      const r = await a.client.releaseKey('llm-1', headersMap(model), { os: 'linux' }, a.device.box);
       const personal = r.synced;
       const c = await a.client.challenge('llm-1');
-      const t = await a.client.attest(c, 'llm-1', { runtime: 'vllm' });
+      const t = await a.client.attest(c, 'llm-1', { os: 'linux' });
       const { headerHash } = await import('../../../app/broker/client.ts');
       const good = Object.fromEntries([...personal].map(([p, h]) => [p, headerHash(h)]));
       const first = await a.client.requestKey(t.ticketB64u, good);
       assert.equal(first.status, 'ok');
       await rejects(a.client.requestKey(t.ticketB64u, good), 'AUTH_FAILED');
       const c2 = await a.client.challenge('llm-1');
-      const t2 = await a.client.attest(c2, 'llm-1', { runtime: 'vllm' });
+      const t2 = await a.client.attest(c2, 'llm-1', { os: 'linux' });
       clock.offset = 5 * 60_000;
       try {
         await rejects(a.client.requestKey(t2.ticketB64u, good), 'AUTH_FAILED');
@@ -240,22 +251,23 @@ for (const target of TARGETS) {
       }
       // A challenge is single use.
       const c3 = await a.client.challenge('llm-1');
-      await a.client.attest(c3, 'llm-1', { runtime: 'vllm' });
-      await rejects(a.client.attest(c3, 'llm-1', { runtime: 'vllm' }), 'AUTH_FAILED');
+      await a.client.attest(c3, 'llm-1', { os: 'linux' });
+      await rejects(a.client.attest(c3, 'llm-1', { os: 'linux' }), 'AUTH_FAILED');
       // Tampered local headers: the broker answers with the headers to sync, never the key.
       const c4 = await a.client.challenge('llm-1');
-      const t4 = await a.client.attest(c4, 'llm-1', { runtime: 'vllm' });
+      const t4 = await a.client.attest(c4, 'llm-1', { os: 'linux' });
       const r4 = await a.client.requestKey(t4.ticketB64u, hashes);
       assert.equal(r4.status, 'sync');
       assert.ok(!('wrappedKey' in r4));
       assert.ok((await auditResults('release.key')).includes('AUTH_FAILED'));
     });
 
-    test('the Rego release policy decides on the runtime facts', async () => {
+    test('the Rego release policy (Model Vault mode) decides on the runtime facts, with deny reasons', async () => {
       const a = await enrollSubscriber(broker.url, 'Policy', now);
       await a.client.subscribe('llm-1');
-      await rejects(a.client.releaseKey('llm-1', headersMap(model), { runtime: 'llama.cpp', gpu: 'rtx' }, a.device.box), 'POLICY_DENIED');
-      const k = await a.client.releaseKey('llm-1', headersMap(model), { gpu: 'a100' }, a.device.box);
+      await rejects(a.client.releaseKey('llm-1', headersMap(model), { os: 'windows', platform: 'pc' }, a.device.box), 'POLICY_DENIED');
+      await assert.rejects(a.client.releaseKey('llm-1', headersMap(model), { os: 'linux', offline: true }, a.device.box), (e: unknown) => isAppError(e) && e.code === 'POLICY_DENIED' && e.message.includes('offline runtimes are not allowed'));
+      const k = await a.client.releaseKey('llm-1', headersMap(model), { platform: 'dgx' }, a.device.box);
       assert.equal(k.key.length, 32);
       assert.ok((await auditResults('release.attest')).includes('POLICY_DENIED'));
     });
