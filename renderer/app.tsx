@@ -14,7 +14,12 @@ const NAV: readonly { route: Route; label: string; hint: string }[] = [
 export function App() {
   const route = useRoute();
   const main = useRef<HTMLElement>(null);
+  const shownRoute = useRef(route);
   useEffect(() => {
+    // After navigating, move focus to the new screen (keyboard and screen-reader users land on it); not on first load,
+    // where focus starts at the top of the page with the skip link.
+    if (shownRoute.current === route) return;
+    shownRoute.current = route;
     main.current?.focus({ preventScroll: true });
   }, [route]);
 
