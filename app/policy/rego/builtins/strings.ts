@@ -407,16 +407,132 @@ function fixed(v: Num, p: number): string {
   return (neg ? '-' : '') + ds;
 }
 
+type TplNode = { kind: 'text'; text: string } | { kind: 'expr'; expr: string } | { kind: 'if'; expr: string; then: TplNode[]; other: TplNode[] } | { kind: 'range'; key: string | undefined; val: string | undefined; expr: string; body: TplNode[]; other: TplNode[] };
+
+/** Parses a Go text/template subset: {{.a.b}}, {{$v}}, {{if}}/{{else}}/{{end}}, {{range [$i, $v :=] …}}, trim markers. */
+function parseTemplate(tpl: string): TplNode[] {
+  const tokens: ({ text: string } | { action: string })[] = [];
+  const re = /\{\{(-\s)?([\s\S]*?)(\s-)?\}\}/g;
+  let last = 0;
+  let m: RegExpExecArray | null;
+  let trimNext = false;
+  while ((m = re.exec(tpl)) !== null) {
+    let text = tpl.slice(last, m.index);
+    if (trimNext) text = text.replace(/^\s+/, '');
+    if (m[1] !== undefined) text = text.replace(/\s+$/, '');
+    if (text !== '') tokens.push({ text });
+    const action = (m[2] ?? '').trim();
+    if (!action.startsWith('/*')) tokens.push({ action });
+    trimNext = m[3] !== undefined;
+    last = re.lastIndex;
+  }
+  let tail = tpl.slice(last);
+  if (trimNext) tail = tail.replace(/^\s+/, '');
+  if (tail !== '') tokens.push({ text: tail });
+  let i = 0;
+  const block = (): { nodes: TplNode[]; end: 'end' | 'else' | 'eof' } => {
+    const nodes: TplNode[] = [];
+    while (i < tokens.length) {
+      const t = tokens[i++] as { text: string } | { action: string };
+      if ('text' in t) {
+        nodes.push({ kind: 'text', text: t.text });
+        continue;
+      }
+      const act = t.action;
+      if (act === 'end') return { nodes, end: 'end' };
+      if (act === 'else') return { nodes, end: 'else' };
+      const im = /^if\s+(.+)$/.exec(act);
+      const rm = /^range\s+(?:(\$\w+)\s*(?:,\s*(\$\w+))?\s*:=\s*)?(.+)$/.exec(act);
+      if (im !== null) {
+        const body = block();
+        const other = body.end === 'else' ? block().nodes : [];
+        nodes.push({ kind: 'if', expr: im[1] ?? '', then: body.nodes, other });
+      } else if (rm !== null) {
+        const body = block();
+        const other = body.end === 'else' ? block().nodes : [];
+        const two = rm[2] !== undefined;
+        nodes.push({ kind: 'range', key: two ? rm[1] : undefined, val: two ? rm[2] : rm[1], expr: rm[3] ?? '', body: body.nodes, other });
+      } else nodes.push({ kind: 'expr', expr: act });
+    }
+    return { nodes, end: 'eof' };
+  };
+  return block().nodes;
+}
+
+function tplLookup(expr: string, dot: Value | undefined, vars: Map<string, Value>): Value | undefined {
+  const e = expr.trim();
+  let cur: Value | undefined;
+  let rest: string;
+  if (e.startsWith('$')) {
+    const m = /^(\$\w*)(.*)$/.exec(e);
+    cur = vars.get(m?.[1] ?? '');
+    rest = m?.[2] ?? '';
+  } else if (e.startsWith('.')) {
+    cur = dot;
+    rest = e;
+  } else throw fail(`template: unsupported action ${JSON.stringify(e)}`);
+  for (const seg of rest.split('.').filter((x) => x !== '')) {
+    if (!(cur instanceof RObject)) return undefined;
+    cur = cur.get(seg);
+  }
+  return cur;
+}
+
+function tplTruthy(v: Value | undefined): boolean {
+  if (v === undefined || v === null || v === false) return false;
+  if (typeof v === 'string') return v !== '';
+  if (v instanceof Num) return v.sign() !== 0;
+  if (Array.isArray(v)) return v.length > 0;
+  if (v instanceof RObject || v instanceof RSet) return v.size > 0;
+  return true;
+}
+
+function tplText(v: Value | undefined): string {
+  if (v === undefined) return '<undefined>';
+  if (typeof v === 'string') return v;
+  if (v instanceof Num) return numV(v);
+  return toRegoString(v);
+}
+
+function renderNodes(nodes: readonly TplNode[], dot: Value | undefined, vars: Map<string, Value>): string {
+  let out = '';
+  for (const n of nodes) {
+    switch (n.kind) {
+      case 'text':
+        out += n.text;
+        break;
+      case 'expr':
+        out += tplText(tplLookup(n.expr, dot, vars));
+        break;
+      case 'if':
+        out += renderNodes(tplTruthy(tplLookup(n.expr, dot, vars)) ? n.then : n.other, dot, vars);
+        break;
+      case 'range': {
+        const coll = tplLookup(n.expr, dot, vars);
+        const items: [Value, Value][] = [];
+        if (Array.isArray(coll)) (coll as readonly Value[]).forEach((x, idx) => items.push([Num.int(idx), x]));
+        else if (coll instanceof RObject) for (const [k, x] of coll.sorted()) items.push([k, x]);
+        else if (coll instanceof RSet) coll.sorted().forEach((x, idx) => items.push([Num.int(idx), x]));
+        if (items.length === 0) {
+          out += renderNodes(n.other, dot, vars);
+          break;
+        }
+        for (const [k, x] of items) {
+          const scope = new Map(vars);
+          if (n.key !== undefined) scope.set(n.key, k);
+          if (n.val !== undefined) scope.set(n.val, x);
+          out += renderNodes(n.body, x, scope);
+        }
+        break;
+      }
+    }
+  }
+  return out;
+}
+
 function renderTemplate(tpl: string, vars: Value): string {
   if (!(vars instanceof RObject)) throw typeErr(2, 'object', vars);
-  // Go text/template subset: {{.name}} and {{ .name }}, with range over arrays
-  return tpl.replace(/\{\{\s*\.([A-Za-z_][A-Za-z0-9_]*)\s*\}\}/g, (_m, name: string) => {
-    const v = vars.get(name);
-    if (v === undefined) return '<undefined>';
-    if (typeof v === 'string') return v;
-    if (v instanceof Num) return numV(v);
-    return toRegoString(v);
-  });
+  return renderNodes(parseTemplate(tpl), vars, new Map([['$', vars]]));
 }
 
 function sciText(v: Num): string {
