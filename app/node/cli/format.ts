@@ -297,7 +297,7 @@ const packageCommand: CliCommand = {
 // ---------------------------------------------------------------------------------------------------------------
 // verify
 
-const VERIFY_USAGE = 'verify <file|dir> --trust SIGNER.jwk [--key MASTER.jwk] [--header-only] [--ignore-policy] [--json]';
+const VERIFY_USAGE = 'verify <file|dir> --trust SIGNER.jwk [--key MASTER.jwk] [--allow-jku URL] [--header-only] [--ignore-policy] [--json]';
 
 function printReport(io: CliIo, r: VerifyReport): void {
   if (io.json) {
@@ -319,6 +319,8 @@ const verifyCommand: CliCommand = {
     '  --key FILE        master key(s): with them every encrypted tensor is decrypted and authenticated',
     '  --header-only     check signature, policy, digests and manifest without decrypting (no --key needed)',
     '  --ignore-policy   do not enforce the file policy (it is advisory: W-7)',
+    '  --allow-jku URL   a file:// key location a header may name to supply the master key (exact match; repeatable).',
+    '                    Without it a header jku is never read.',
   ].join('\n'),
   async run(args, io) {
     const pos = [...args.positionals];
@@ -329,8 +331,9 @@ const verifyCommand: CliCommand = {
     const trust = await trusted(args, io, VERIFY_USAGE);
     if (trust.length === 0) throw usageError(VERIFY_USAGE, '--trust is required: verification needs the publisher key');
     const keys = await masterKeys(args, io, 'key', VERIFY_USAGE);
-    if (keys.length === 0 && !headerOnly) throw usageError(VERIFY_USAGE, 'give --key to decrypt, or --header-only');
-    const r = await verifyModel(resolve(io.cwd, target), { trustedSigners: trust, masterKeys: keys, headerOnly, ignorePolicy });
+    if (keys.length === 0 && !headerOnly && args.all['allow-jku'] === undefined) throw usageError(VERIFY_USAGE, 'give --key to decrypt, or --header-only');
+    const jkuAllowList = strings(args, 'allow-jku', VERIFY_USAGE);
+    const r = await verifyModel(resolve(io.cwd, target), { trustedSigners: trust, masterKeys: keys, headerOnly, ignorePolicy, jkuAllowList });
     printReport(io, r);
     return r.ok ? EXIT.OK : EXIT.VERIFY_FAILED;
   },

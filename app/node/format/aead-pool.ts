@@ -1,6 +1,6 @@
 /**
  * A pool of AEAD worker threads (one per core by default) for bulk v2 chunk work: sealing batches for the packager,
- * and opening tensors straight from a file into shared output memory for the reader. One shared pool per process
+ * and opening tensor ranges straight from a file for the reader. One shared pool per process
  * (`sharedPool()`), started lazily; idle workers never keep the process alive.
  */
 import { availableParallelism } from 'node:os';
@@ -30,15 +30,16 @@ export interface OpenJob extends JobBase {
   readonly tags: ArrayBuffer;
 }
 
-/** Read `length` bytes at `position` of `path`, open them, and write the plaintext into `out` at `outOffset`. */
+/**
+ * Read `length` bytes at `position` of `path` and open them; the plaintext comes back as a transferred buffer.
+ * (Not a SharedArrayBuffer: V8 backs those with memory that is several times slower to fault in.)
+ */
 export interface OpenFileJob extends JobBase {
   readonly op: 'open-file';
   readonly path: string;
   readonly position: number;
   readonly length: number;
   readonly tags: ArrayBuffer;
-  readonly out: SharedArrayBuffer;
-  readonly outOffset: number;
 }
 
 export type ChunkJob = SealJob | OpenJob | OpenFileJob;

@@ -77,14 +77,14 @@ function run(job: ChunkJob): { result: ChunkResult; transfer: ArrayBuffer[] } {
       return { result: { id: job.id, ok: true, data: out.buffer, tags: null }, transfer: [out.buffer] };
     }
     const data = readInto(job.path, job.position, job.length);
-    const out = new Uint8Array(job.out, job.outOffset, job.length);
+    const out = new Uint8Array(job.length);
     try {
       openChunks(job, data, new Uint8Array(job.tags), out);
     } catch (e) {
       out.fill(0);
       throw e;
     }
-    return { result: { id: job.id, ok: true, data: null, tags: null }, transfer: [] };
+    return { result: { id: job.id, ok: true, data: out.buffer, tags: null }, transfer: [out.buffer] };
   } catch (e) {
     const code = isAppError(e) ? e.code : (e as { appCode?: string }).appCode ?? 'INTERNAL';
     return { result: { id: job.id, ok: false, code, message: isAppError(e) ? e.message : code === 'IO_ERROR' ? 'The file shrank while it was being read.' : 'AEAD worker failed.' }, transfer: [] };

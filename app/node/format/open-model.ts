@@ -12,7 +12,7 @@ import type { KeyDescriptor } from '../../format/crypto-metadata.ts';
 import { parseJwks, type MasterKey } from '../../format/keys.ts';
 import { openModelSource, type BulkDecrypt, type ModelHandle, type OpenOptions } from '../../format/reader.ts';
 import { chunkCount } from '../../format/tensor-cipher.ts';
-import { AeadPool, sharedPool } from './aead-pool.ts';
+import { AeadPool, sharedPool, type JobOutput } from './aead-pool.ts';
 import { openFileSource } from './file-source.ts';
 import { nodeAead } from './node-aead.ts';
 
@@ -36,28 +36,38 @@ export async function masterKeysFromJku(descriptor: KeyDescriptor, allowList: re
   return parseJwks(await readFile(path, 'utf8')).flatMap((k) => (k.kind === 'master' ? [k.key] : []));
 }
 
-/** Splits a chunked tensor over the pool: each worker reads its part of the file and decrypts into shared memory. */
+/** Splits a chunked tensor over the pool: each worker reads its part of the file and decrypts it. */
 function poolDecrypt(pool: AeadPool, path: string): BulkDecrypt {
   return async (params, dek, entry, offset, byteLength) => {
     const { baseIv, tags } = entry;
     if (baseIv === undefined || tags === undefined) throw decryptFailed();
     const k = chunkCount(byteLength, params.chunkSize);
-    // Batches of ~8 MiB (whole chunks), at least one job per worker.
-    const perJob = Math.max(1, Math.min(Math.ceil(k / pool.size), Math.ceil((8 << 20) / params.chunkSize)));
-    const shared = new SharedArrayBuffer(byteLength);
-    const jobs: Promise<unknown>[] = [];
+    // One job per worker (whole chunks), so each tensor is spread over every core.
+    const perJob = Math.max(1, Math.ceil(k / pool.size));
+    const jobs: Promise<JobOutput>[] = [];
     for (let first = 0; first < k; first += perJob) {
       const start = first * params.chunkSize;
       const end = Math.min(byteLength, (first + perJob) * params.chunkSize);
       const last = Math.min(k, first + perJob);
-      jobs.push(pool.run({ op: 'open-file', alg: params.alg, key: dek.slice(), baseIv, firstIndex: first, chunkSize: params.chunkSize, path, position: offset + start, length: end - start, tags: tags.slice(first * TAG_BYTES, last * TAG_BYTES).buffer, out: shared, outOffset: start }));
+      jobs.push(pool.run({ op: 'open-file', alg: params.alg, key: dek.slice(), baseIv, firstIndex: first, chunkSize: params.chunkSize, path, position: offset + start, length: end - start, tags: tags.slice(first * TAG_BYTES, last * TAG_BYTES).buffer }));
     }
-    const out = new Uint8Array(shared);
     const results = await Promise.allSettled(jobs);
-    const failed = results.find((r) => r.status === 'rejected');
-    if (failed !== undefined) {
-      out.fill(0);
-      throw (failed).reason instanceof Error ? (failed).reason : decryptFailed();
+    const parts: Uint8Array[] = [];
+    let failure: unknown;
+    for (const r of results) {
+      if (r.status === 'fulfilled') parts.push(r.value.data);
+      else failure ??= r.reason;
+    }
+    if (failure !== undefined) {
+      for (const p of parts) p.fill(0);
+      throw failure instanceof Error ? failure : decryptFailed();
+    }
+    if (parts.length === 1) return parts[0] as Uint8Array;
+    const out = new Uint8Array(byteLength);
+    let o = 0;
+    for (const p of parts) {
+      out.set(p, o); // (the parts hold the same plaintext the caller receives: not worth wiping)
+      o += p.length;
     }
     return out;
   };

@@ -315,7 +315,8 @@ export async function packageModel(options: PackageOptions): Promise<PackageResu
   const warnings = new Set<string>();
   try {
     if (inStat.isFile()) {
-      const progress = new Progress((await readPlainHeader(options.input)).header.dataLength, 0, options.onProgress);
+      const { header: h } = await readPlainHeader(options.input);
+      const progress = new Progress(h.dataLength, h.tensors.length, options.onProgress);
       const plan = await packageFileTo(options.input, temp, { pool, progress, options, label: options.input });
       plan.warnings.forEach((w) => warnings.add(w));
       progress.emit(options.input, true);
@@ -329,8 +330,13 @@ export async function packageModel(options: PackageOptions): Promise<PackageResu
     const manifest: FolderManifest = { version: 1, shards, files };
     const text = manifestText(manifest);
     let total = 0;
-    for (const s of shards) total += (await readPlainHeader(join(options.input, s))).header.dataLength;
-    const progress = new Progress(total, 0, options.onProgress);
+    let tensorCount = 0;
+    for (const s of shards) {
+      const { header: h } = await readPlainHeader(join(options.input, s));
+      total += h.dataLength;
+      tensorCount += h.tensors.length;
+    }
+    const progress = new Progress(total, tensorCount, options.onProgress);
     await mkdir(temp, { recursive: false });
     for (const s of shards) {
       const dest = join(temp, s);

@@ -81,7 +81,8 @@ void test('packageModel (streaming, workers) output opens with the noble reader 
     for (const [version, chunkSize] of [[2, 1000], [2, 4096 * 3 + 1], [1, undefined]] as const) {
       const out = join(dir, `out-${version}-${chunkSize ?? 0}.safetensors`);
       const events: number[] = [];
-      const r = await packageModel({ input: join(dir, 'in.safetensors'), output: out, masterKey: MASTER_256, signingKey: SIGNER, version, ...(chunkSize === undefined ? {} : { chunkSize }), encrypt: ['embed', 'empty1', 'empty2', 'ids'], onProgress: (p) => events.push(p.bytesDone), workers: 2 });
+      let lastTensors = [0, 0];
+      const r = await packageModel({ input: join(dir, 'in.safetensors'), output: out, masterKey: MASTER_256, signingKey: SIGNER, version, ...(chunkSize === undefined ? {} : { chunkSize }), encrypt: ['embed', 'empty1', 'empty2', 'ids'], onProgress: (p) => { events.push(p.bytesDone); lastTensors = [p.tensorsDone, p.tensorsTotal]; }, workers: 2 });
       assert.equal(r.warnings.length, 0);
       const file = new Uint8Array(await readFile(out));
       for (const m of [await openModelBytes(file, { masterKeys: [MASTER_256], trustedSigners: [SIGNER] }), await openModel(out, { masterKeys: [MASTER_256], trustedSigners: [SIGNER] })]) {
@@ -92,6 +93,7 @@ void test('packageModel (streaming, workers) output opens with the noble reader 
         await m.close();
       }
       assert.ok(events.length > 0);
+      assert.deepEqual(lastTensors, [5, 5]);
     }
     assert.deepEqual((await readdir(dir)).filter((f) => f.includes('mv-tmp')), []);
   } finally {
