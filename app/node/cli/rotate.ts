@@ -27,7 +27,7 @@ import { KeychainKeyStore } from '../keys/keychain-keystore.ts';
 import { keystorePath } from '../keys/paths.ts';
 import { resolveKey, type KeyUse } from '../keys/sources.ts';
 import { defaultAuditLog } from '../audit/log.ts';
-import { defaultJournalPath, planRotation, readJournal, rotateFolder, JOURNAL_NAME, type BrokerRecipient, type KeysetPort, type RotationPlan, type RotationReport, type TrustedSigner } from '../keys/rotate-folder.ts';
+import { clearDeadLock, defaultJournalPath, planRotation, readJournal, rotateFolder, JOURNAL_NAME, type BrokerRecipient, type KeysetPort, type RotationPlan, type RotationReport, type TrustedSigner } from '../keys/rotate-folder.ts';
 import { usageError } from './main.ts';
 import { type CliCommand, type CliIo, EXIT, type ParsedArgs } from './types.ts';
 
@@ -155,6 +155,7 @@ function keysetPort(io: CliIo, owner: string): KeysetPort {
   const path = keysetsPath(io.env);
   return {
     async update(purpose, change) {
+      await clearDeadLock(path);
       const next = await updateKeysets(path, (f) => replaceKeyset(f, change(findKeyset(f, purpose, owner))));
       return findKeyset(next, purpose, owner);
     },

@@ -251,8 +251,9 @@ function checkOptions(o: PlanOptions): void {
   const ns = o.newSigningKey;
   if (ns !== undefined) {
     if (ns.kid === undefined) throw new AppError('VALIDATION', 'The new signing key needs a kid.');
-    if (o.trustedSigners.some((t) => fingerprintOfPublicKey(t.publicKey) === fingerprintOf(ns)) && o.oldSigningKey !== undefined && fingerprintOf(o.oldSigningKey) === fingerprintOf(ns)) {
-      throw new AppError('VALIDATION', 'The new signing key is the current one: generate a fresh one.');
+    if (o.oldSigningKey !== undefined && fingerprintOf(o.oldSigningKey) === fingerprintOf(ns)) throw new AppError('VALIDATION', 'The new signing key is the current one: generate a fresh one ("model-vault keys new --alg ed25519").');
+    if (o.newMasterKey === undefined && o.trustedSigners.every((t) => fingerprintOfPublicKey(t.publicKey) === fingerprintOf(ns))) {
+      throw new AppError('VALIDATION', 'The new signing key is the only trusted signer of the current files: nothing would change. Give the current signer with --trust.');
     }
   }
   writerOf(o);
@@ -455,27 +456,35 @@ function sameTarget(j: RotationJournal, plan: Pick<RotationPlan, 'enc' | 'sign'>
   return (j.enc?.newFingerprint ?? null) === (plan.enc?.newFingerprint ?? null) && (j.sign?.newFingerprint ?? null) === (plan.sign?.newFingerprint ?? null);
 }
 
-/** A lock file left by a killed process (its pid is gone) would block the audit log or keysets: remove it. */
-async function clearDeadLock(path: string): Promise<void> {
+/**
+ * A lock file left by a killed process would block the audit log or the keysets for good: remove it when its pid is
+ * gone. A live process writes its pid right after creating the lock, so a lock still empty after a second is dead too.
+ */
+export async function clearDeadLock(path: string): Promise<void> {
   const lock = `${path}.lock`;
-  const text = await readTextIfExists(lock).catch(() => undefined);
-  if (text === undefined) return;
-  const pid = Number(text.trim());
-  let dead: boolean;
-  if (text.trim() === '' || !Number.isSafeInteger(pid) || pid <= 0) {
-    const st = await fs.stat(lock).catch(() => undefined);
-    dead = st !== undefined && Date.now() - st.mtimeMs > 2000;
-  } else if (pid === process.pid) {
-    dead = false;
-  } else {
+  for (;;) {
+    const text = await readTextIfExists(lock).catch(() => undefined);
+    if (text === undefined) return;
+    const pid = Number(text.trim());
+    if (text.trim() === '' || !Number.isSafeInteger(pid) || pid <= 0) {
+      const st = await fs.stat(lock).catch(() => undefined);
+      if (st === undefined) return;
+      if (Date.now() - st.mtimeMs > 1000) {
+        await fs.rm(lock, { force: true });
+        return;
+      }
+      await new Promise((r) => setTimeout(r, 100));
+      continue;
+    }
+    if (pid === process.pid) return;
     try {
       process.kill(pid, 0);
-      dead = false;
+      return; // alive: wait for it through the normal lock
     } catch (e) {
-      dead = (e as NodeJS.ErrnoException).code === 'ESRCH';
+      if ((e as NodeJS.ErrnoException).code === 'ESRCH') await fs.rm(lock, { force: true });
+      return;
     }
   }
-  if (dead) await fs.rm(lock, { force: true });
 }
 
 /** Removes temp files a killed run left: rewrap temps next to the planned files, journal temps next to the journal. */

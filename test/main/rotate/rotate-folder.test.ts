@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile, readdir, stat } from 'node:fs/promises';
+import { readFile, readdir, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isAppError } from '../../../app/errors.ts';
 import { emptyKeyset, type Keyset, type KeysetPurpose } from '../../../app/keys/keyset.ts';
@@ -220,5 +220,21 @@ void test('a folder that is itself one sharded model: the journal goes beside it
     assert.ok(await verifyUnder(model, keys, 'new'));
     assert.doesNotMatch((await readdir(model)).join(','), /rotation/);
     assert.equal((await readJournal(plan.journal))?.phase, 'complete');
+  });
+});
+
+void test('a lock left by a killed process (dead pid, or empty and old) does not block the audit log', async () => {
+  await withFolder(async (dir, folder, keys) => {
+    const auditPath = join(dir, 'audit.log');
+    await writeFile(join(dir, 'audit.log.lock'), '');
+    const old = new Date(Date.now() - 5000);
+    await utimes(join(dir, 'audit.log.lock'), old, old);
+    const started = performance.now();
+    await rotateFolder(folder, options(keys, { newSigningKey: undefined, audit: { log: new AuditLog(auditPath), actor: 'so' } }));
+    assert.ok(performance.now() - started < 9000, 'the empty stale lock was waited on');
+    assert.ok((await verifyAuditLogFile(auditPath)).ok);
+    await writeFile(join(dir, 'audit.log.lock'), '4194000'); // above the usual pid_max: no such process
+    await assert.rejects(rotateFolder(folder, options(keys, { newMasterKey: makeKeys().newMaster, audit: { log: new AuditLog(auditPath), actor: 'so' } })), (e: unknown) => isAppError(e) && e.code !== 'IO_ERROR');
+    assert.doesNotMatch((await readdir(dir)).join(','), /audit\.log\.lock/);
   });
 });
