@@ -138,6 +138,13 @@ export function registerMisc(reg: Registry): void {
   def(reg, 'graph.reachable_paths', 2, (a) => {
     const g = obj(a, 0);
     const out = new RSet();
+    // depth-first with a global set of reached nodes: a path ends at a leaf, or where it meets a reached node
+    // (which is kept on the path when it is itself a leaf)
+    const reached = new Set<string>();
+    const isLeaf = (y: Value): boolean => {
+      const e = g.get(y);
+      return e === undefined || edgesOf(e).every((z) => g.get(z) === undefined);
+    };
     const go = (node: Value, path: Value[]): void => {
       const edges = g.get(node);
       if (edges === undefined) {
@@ -145,12 +152,16 @@ export function registerMisc(reg: Registry): void {
         return;
       }
       const next = [...path, node];
-      const succ = edgesOf(edges).filter((y) => !next.some((p) => keyOf(p) === keyOf(y)));
+      reached.add(keyOf(node));
+      const succ = edgesOf(edges);
       if (succ.length === 0) {
         out.add(next);
         return;
       }
-      for (const y of succ) go(y, next);
+      for (const y of succ) {
+        if (!reached.has(keyOf(y))) go(y, next);
+        else out.add(isLeaf(y) && g.get(y) !== undefined ? [...next, y] : next);
+      }
     };
     for (const r of rootsOf(a[1] as Value)) go(r, []);
     return out;
