@@ -29,10 +29,10 @@ monaco.editor.defineTheme('model-vault', {
     { token: 'string', foreground: 'b45309' },
     { token: 'string.raw', foreground: 'b45309' },
     { token: 'number', foreground: '0369a1' },
-    { token: 'comment', foreground: '64748b', fontStyle: 'italic' },
+    { token: 'comment', foreground: '475569', fontStyle: 'italic' },
     { token: 'operator', foreground: '334155' },
   ],
-  colors: { 'editor.background': '#ffffff', 'editorLineNumber.foreground': '#94a3b8', 'editor.lineHighlightBackground': '#f1f5f9' },
+  colors: { 'editor.background': '#ffffff', 'editorLineNumber.foreground': '#64748b', 'editor.lineHighlightBackground': '#f1f5f9' },
 });
 
 export { monaco };

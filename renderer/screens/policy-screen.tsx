@@ -134,7 +134,7 @@ export function PolicyScreen() {
                   </>
                 )}
                 <h3 className="subhead">Decision document</h3>
-                <pre className="mono bindings">{JSON.stringify(response.bindings, null, 2)}</pre>
+                <pre className="mono bindings" tabIndex={0} aria-label="Decision document, JSON">{JSON.stringify(response.bindings, null, 2)}</pre>
               </>
             ) : (
               <ul className="problems" data-testid="problems">
@@ -162,7 +162,7 @@ export function PolicyScreen() {
               </select>
             </div>
           </div>
-          <ol className="trace mono" data-testid="trace">
+          <ol className="trace mono" data-testid="trace" tabIndex={0} aria-label="Explanation trace">
             {response !== undefined && response.ok && response.trace.length > 0 ? (
               response.trace.map((t, i) => (
                 <li key={i} style={{ paddingLeft: `${Math.min(t.depth, 12) * 12}px` }}>
