@@ -150,3 +150,23 @@ function evaluateVault(source: string, input: PolicyInput | undefined, opts: Pol
   if (!allowV) return { allow: false, outcome: 'denied', message: 'Policy evaluation denied', denyReasons: [], trace };
   return { allow: true, outcome: 'allowed', message: 'Policy evaluation allowed', denyReasons: [], trace };
 }
+
+export const EXPLAIN_MODES = { full: 'full', fails: 'fails', notes: 'notes' } as const;
+export type ExplainMode = (typeof EXPLAIN_MODES)[keyof typeof EXPLAIN_MODES];
+
+/** The trace as `opa eval --explain=<mode>` would select it: everything, failures only, or notes only. */
+export function explain(trace: readonly TraceEvent[], mode: ExplainMode): TraceEvent[] {
+  switch (mode) {
+    case 'full':
+      return [...trace];
+    case 'fails':
+      return trace.filter((e) => e.op === 'Fail');
+    case 'notes':
+      return trace.filter((e) => e.op === 'Note');
+  }
+}
+
+/** One line per event, indented by depth: `file:row:col  Op  text`. */
+export function formatTrace(trace: readonly TraceEvent[]): string {
+  return trace.map((e) => `${e.file}:${e.row}:${e.col}${' '.repeat(Math.max(1, 2 + 2 * e.depth))}${e.op.padEnd(5)} ${e.text}`).join('\n');
+}

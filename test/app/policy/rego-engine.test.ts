@@ -186,3 +186,13 @@ test('wall-clock limit stops a slow evaluation', () => {
   assert.equal(e.code, 'eval_limit_error');
   assert.match(e.message, /ms/);
 });
+
+test('explain selects fails and notes like opa eval --explain', async () => {
+  const { explain, formatTrace } = await import('../../../app/policy/index.ts');
+  const d = evaluatePolicy('package model\nallow if {\n  trace("checking expiry")\n  time.now_ns() < 0\n}\n', undefined, { mode: 'reference', trace: true });
+  const trace = d.trace ?? [];
+  assert.deepEqual(explain(trace, 'notes').map((e) => e.text), ['checking expiry']);
+  const fails = explain(trace, 'fails');
+  assert.ok(fails.some((e) => e.text === 'time.now_ns() < 0' && e.row === 4));
+  assert.match(formatTrace(fails), /model\.rego:4:3 +Fail +time\.now_ns\(\) < 0/);
+});
