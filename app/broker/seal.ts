@@ -26,6 +26,23 @@ export interface Sealed {
 
 export type SealAad = { readonly [key: string]: CanonicalValue };
 
+/** The X25519 operations, injectable so the server can use node:crypto (same RFC 7748 function, much faster). */
+export interface X25519Port {
+  /** A fresh ephemeral key (platform CSPRNG) agreed with `recipientPub`; the ephemeral secret never leaves the port. */
+  ephemeralAgree(recipientPub: Uint8Array): { readonly ephPub: Uint8Array; readonly shared: Uint8Array };
+}
+
+export const nobleX25519: X25519Port = Object.freeze({
+  ephemeralAgree(recipientPub: Uint8Array): { ephPub: Uint8Array; shared: Uint8Array } {
+    const secretKey = randomBytes(X25519_BYTES);
+    try {
+      return { ephPub: x25519.getPublicKey(secretKey), shared: x25519.getSharedSecret(secretKey, recipientPub) };
+    } finally {
+      wipe(secretKey);
+    }
+  },
+});
+
 export interface BoxKeyPair {
   readonly publicKey: Uint8Array;
   readonly secretKey: Uint8Array;
@@ -49,21 +66,21 @@ function derive(shared: Uint8Array, ephPub: Uint8Array, recipientPub: Uint8Array
   return hkdf(sha256, shared, concatBytes(ephPub, recipientPub), utf8(INFO_PREFIX + label), 32);
 }
 
-export function seal(recipientPub: Uint8Array, plaintext: Uint8Array, label: SealLabel, aad: SealAad): Sealed {
+export function seal(recipientPub: Uint8Array, plaintext: Uint8Array, label: SealLabel, aad: SealAad, port: X25519Port = nobleX25519): Sealed {
   checkKey(recipientPub, 'Recipient key');
   if (!(plaintext instanceof Uint8Array) || plaintext.length > MAX_SEALED_BYTES) throw new AppError('VALIDATION', `A sealed secret must be at most ${MAX_SEALED_BYTES} bytes.`);
-  const ephSecret = randomBytes(X25519_BYTES);
-  const ephPub = x25519.getPublicKey(ephSecret);
   let shared: Uint8Array | undefined;
   let key: Uint8Array | undefined;
   try {
-    shared = x25519.getSharedSecret(ephSecret, recipientPub);
+    const agreed = port.ephemeralAgree(recipientPub);
+    const ephPub = agreed.ephPub;
+    shared = agreed.shared;
     key = derive(shared, ephPub, recipientPub, label);
     const nonce = randomBytes(12);
     const ct = chacha20poly1305(key, nonce, utf8(canonicalJson(aad))).encrypt(plaintext);
     return { ephPubB64u: toB64url(ephPub), nonceB64u: toB64url(nonce), ciphertextB64u: toB64url(ct) };
   } finally {
-    wipe(ephSecret, shared, key);
+    wipe(shared, key);
   }
 }
 

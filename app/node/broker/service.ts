@@ -21,7 +21,7 @@ import {
 import { inspectPublishedHeader, personalizeHeader } from '../../broker/personalize.ts';
 import { checkReleasePolicy, enforceRelease, type PolicyInput } from '../../broker/release-policy.ts';
 import { checkTimestamp, deviceIdFor, parseAuthHeaders, verifyRequest, nobleVerifier, type SignatureVerifier } from '../../broker/request-signing.ts';
-import { boxPublicKey, openSealed, seal, SEAL_LABELS, type BoxKeyPair } from '../../broker/seal.ts';
+import { boxPublicKey, nobleX25519, openSealed, seal, SEAL_LABELS, type BoxKeyPair, type X25519Port } from '../../broker/seal.ts';
 import type { Role } from '../../broker/schemas.ts';
 import type { MasterKey } from '../../format/keys.ts';
 import { signingKeyFromSeed } from '../../format/keys.ts';
@@ -42,6 +42,7 @@ export interface BrokerOptions {
   readonly rateBurst?: number;
   readonly now?: () => number;
   readonly verifier?: SignatureVerifier;
+  readonly x25519?: X25519Port;
 }
 
 export interface Caller {
@@ -85,6 +86,7 @@ export class BrokerService {
   private brokerSeed: Uint8Array | undefined;
   private brokerBox: BoxKeyPair | undefined;
   brokerId = '';
+  private signPub: Uint8Array = new Uint8Array(0);
   private readonly buckets = new Map<string, { tokens: number; at: number }>();
   private revocationCache: RevocationList | undefined;
   private lastPrune = 0;
@@ -128,7 +130,8 @@ export class BrokerService {
     this.brokerSeed = await this.secret(this.db, 'broker:sign', 'broker-sign');
     const boxSecret = await this.secret(this.db, 'broker:box', 'broker-box');
     this.brokerBox = { secretKey: boxSecret, publicKey: boxPublicKey(boxSecret) };
-    this.brokerId = 'broker:' + toHex(sha256(ed25519PublicKey(this.brokerSeed))).slice(0, 32);
+    this.signPub = ed25519PublicKey(this.brokerSeed);
+    this.brokerId = 'broker:' + toHex(sha256(this.signPub)).slice(0, 32);
   }
 
   private get seed(): Uint8Array {
@@ -138,7 +141,7 @@ export class BrokerService {
 
   info(): InfoResponse {
     if (this.brokerBox === undefined) throw new AppError('INTERNAL', 'The broker is not initialized.');
-    return { brokerId: this.brokerId, signPubB64u: toB64url(ed25519PublicKey(this.seed)), boxPubB64u: toB64url(this.brokerBox.publicKey), timestampWindowMs: this.window, time: this.now() };
+    return { brokerId: this.brokerId, signPubB64u: toB64url(this.signPub), boxPubB64u: toB64url(this.brokerBox.publicKey), timestampWindowMs: this.window, time: this.now() };
   }
 
   close(): void {
@@ -635,7 +638,7 @@ export class BrokerService {
       const kid = `sub-${str(sub, 'id')}`;
       const key = await this.secret(q, `sub:${subscriptionId}:enc`, 'subscriber-enc');
       try {
-        const wrappedKey = seal(c.boxPub, key, SEAL_LABELS.keyRelease, keyReleaseAad({ modelId: str(row, 'model_id'), subscriptionId, deviceId: c.deviceId, kid, ticketSha256: ticketHash }));
+        const wrappedKey = seal(c.boxPub, key, SEAL_LABELS.keyRelease, keyReleaseAad({ modelId: str(row, 'model_id'), subscriptionId, deviceId: c.deviceId, kid, ticketSha256: ticketHash }), this.opts.x25519 ?? nobleX25519);
         await q.run('UPDATE tickets SET used_at = ? WHERE id_hash = ?', [now, ticketHash]);
         const alg = str(m, 'alg') as AeadAlg;
         return { value: { status: 'ok' as const, subscriptionId, kid, alg, verifyKeyB64u: str(m, 'sign_pub'), wrappedKey, ticketSha256: ticketHash }, details: `subscription=${subscriptionId}` };

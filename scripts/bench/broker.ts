@@ -1,0 +1,188 @@
+/**
+ * Broker load benchmark (not a test): key releases (challenge → attest → key) from concurrent clients over loopback
+ * against a broker in a separate process. Prints one JSON line with `--json`:
+ *   {"db", "clients", "seconds", "requests", "req_per_s", "p50_ms", "p99_ms", "errors", "releases_per_s"}
+ *
+ *   npm run bench:broker -- --json [--clients 64] [--seconds 10] [--db sqlite|postgres]
+ *
+ * `--db postgres` uses MV_PG_URL (a fresh schema, dropped afterwards). Target (issue 6): SQLite at 64 clients
+ * ≥ 2000 req/s, p99 ≤ 20 ms, 0 errors.
+ */
+import { spawn } from 'node:child_process';
+import { createPrivateKey, sign as nodeSign } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { createInterface } from 'node:readline';
+import pg from 'pg';
+import { BrokerClient, headerHash, type HttpPort } from '../../app/broker/client.ts';
+import { deviceIdFor, type DeviceSigner } from '../../app/broker/request-signing.ts';
+import { generateBoxKeyPair } from '../../app/broker/seal.ts';
+import { randomBytes } from '../../app/crypto/random.ts';
+import { toHex } from '../../app/crypto/sha256.ts';
+import { ed25519PublicKey } from '../../app/crypto/ed25519.ts';
+import { signingKeyFromSeed } from '../../app/format/keys.ts';
+import { PREFIX_BYTES, readHeaderLength } from '../../app/format/safetensors.ts';
+import { encodeModel } from '../../app/format/writer.ts';
+import { toB64url } from '../../app/keys/encoding.ts';
+import { fetchHttpPort } from '../../app/node/broker/http-port.ts';
+import { parseKekText } from '../../app/node/broker/kek.ts';
+import { startBroker } from '../../app/node/broker/start.ts';
+
+const argv = process.argv.slice(2);
+const flag = (name: string, dflt: string): string => {
+  const i = argv.indexOf(`--${name}`);
+  return i >= 0 && argv[i + 1] !== undefined ? (argv[i + 1] as string) : dflt;
+};
+
+// ---- child mode: the broker under test --------------------------------------------------------------------------
+
+if (argv[0] === '--serve-child') {
+  const kek = parseKekText(process.env.MV_BROKER_KEK ?? '');
+  const broker = await startBroker({ dbSpec: argv[1] as string, kek, bootstrapSecret: process.env.MV_BROKER_BOOTSTRAP, ratePerSecond: 1e9, rateBurst: 1e9 });
+  process.stdout.write(JSON.stringify({ url: broker.url }) + '\n');
+  await new Promise<void>((resolve) => process.once('SIGTERM', () => resolve()));
+  await broker.close();
+  process.exit(0);
+}
+
+// ---- parent mode: the load ----------------------------------------------------------------------------------------
+
+const json = argv.includes('--json');
+const clients = Number(flag('clients', '64'));
+const seconds = Number(flag('seconds', '10'));
+const dbKind = flag('db', 'sqlite');
+const say = (t: string): void => {
+  process.stderr.write(t + '\n');
+};
+
+const PKCS8_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex');
+function nodeSigner(seed: Uint8Array): DeviceSigner {
+  const key = createPrivateKey({ key: Buffer.concat([PKCS8_PREFIX, seed]), format: 'der', type: 'pkcs8' });
+  const signPub = ed25519PublicKey(seed);
+  return { deviceId: deviceIdFor(signPub), signPub, sign: (m) => new Uint8Array(nodeSign(null, m, key)) };
+}
+
+/** Times every HTTP request. */
+function timedPort(inner: HttpPort, samples: number[], errors: { n: number }): HttpPort {
+  return {
+    async request(req) {
+      const t0 = performance.now();
+      try {
+        const r = await inner.request(req);
+        if (r.status !== 200) errors.n++;
+        return r;
+      } catch (e) {
+        errors.n++;
+        throw e;
+      } finally {
+        samples.push(performance.now() - t0);
+      }
+    },
+  };
+}
+
+function quantile(sorted: number[], q: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * q))] ?? 0;
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'mv-bench-broker-'));
+let dbSpec = join(dir, 'broker.sqlite');
+let dropSchema: (() => Promise<void>) | undefined;
+if (dbKind === 'postgres') {
+  const url = process.env.MV_PG_URL;
+  if (url === undefined || url === '') throw new Error('--db postgres needs MV_PG_URL (eval "$(scripts/ci/start-postgres.sh)")');
+  const schema = 'mvbench_' + toHex(randomBytes(6));
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  await c.query(`CREATE SCHEMA ${schema}`);
+  await c.end();
+  dbSpec = `${url}${url.includes('?') ? '&' : '?'}options=${encodeURIComponent(`-c search_path=${schema}`)}`;
+  dropSchema = async () => {
+    const d = new pg.Client({ connectionString: url });
+    await d.connect();
+    await d.query(`DROP SCHEMA ${schema} CASCADE`);
+    await d.end();
+  };
+}
+
+const bootstrap = toB64url(randomBytes(16));
+const child = spawn(process.execPath, [...(process.env.MV_BENCH_PROF_DIR === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', process.env.MV_BENCH_PROF_DIR]), '--import', 'tsx', new URL(import.meta.url).pathname, '--serve-child', dbSpec], {
+  stdio: ['ignore', 'pipe', 'inherit'],
+  env: { ...process.env, MV_BROKER_KEK: toB64url(randomBytes(32)), MV_BROKER_BOOTSTRAP: bootstrap },
+});
+try {
+  const line = await new Promise<string>((resolve, reject) => {
+    createInterface({ input: child.stdout }).once('line', resolve);
+    child.once('exit', () => reject(new Error('the broker exited')));
+  });
+  const baseUrl = (JSON.parse(line) as { url: string }).url;
+  const http = fetchHttpPort();
+
+  // Producer and model.
+  const prodSeed = randomBytes(32);
+  const prodBox = generateBoxKeyPair();
+  const producer = new BrokerClient({ baseUrl, http, signer: nodeSigner(prodSeed) });
+  const info = await producer.info();
+  await producer.enroll({ name: 'bench producer', role: 'producer', label: 'bench', boxPub: prodBox.publicKey, bootstrap });
+  const masterKey = { alg: 'aes256gcm', kid: 'bench-enc', key: randomBytes(32) };
+  const signingSeed = randomBytes(32);
+  const files = [0, 1].map((i) => {
+    const { bytes } = encodeModel([{ name: `w${i}`, dtype: 'F32', shape: [64, 64], data: randomBytes(64 * 64 * 4) }], { masterKey, signingKey: signingKeyFromSeed(signingSeed), version: 2 });
+    const n = readHeaderLength(bytes.subarray(0, PREFIX_BYTES), bytes.length);
+    return { path: `model-0000${i + 1}.safetensors`, header: bytes.slice(0, PREFIX_BYTES + n) };
+  });
+  await producer.publish({
+    modelId: 'bench-model', name: 'Bench', mode: 'open', durationDays: 30, deviceLimit: 1, graceDays: 1, files,
+    masterKey: { alg: 'aes256gcm', kid: 'bench-enc', key: masterKey.key }, signingSeed, brokerBoxPub: new Uint8Array(Buffer.from(info.boxPubB64u, 'base64url')),
+  });
+
+  // Subscribers: enroll, subscribe, first release (syncs the personalized headers).
+  say(`setting up ${clients} subscribers …`);
+  const samples: number[] = [];
+  const errors = { n: 0 };
+  const subs = await Promise.all(Array.from({ length: clients }, async (_x, i) => {
+    const seed = randomBytes(32);
+    const box = generateBoxKeyPair();
+    const setup = new BrokerClient({ baseUrl, http, signer: nodeSigner(seed) });
+    await setup.enroll({ name: `sub ${i}`, role: 'subscriber', label: 'bench', boxPub: box.publicKey });
+    await setup.subscribe('bench-model');
+    const first = await setup.releaseKey('bench-model', new Map(files.map((f) => [f.path, f.header])), { os: 'linux' }, box);
+    const timed = new BrokerClient({ baseUrl, http: timedPort(http, samples, errors), signer: nodeSigner(seed) });
+    return { client: timed, box, headers: first.synced };
+  }));
+
+  say(`running ${seconds} s of key releases from ${clients} clients (${dbKind}) …`);
+  let releases = 0;
+  const stopAt = performance.now() + seconds * 1000;
+  const t0 = performance.now();
+  await Promise.all(subs.map(async (s) => {
+    const hashes = Object.fromEntries([...s.headers].map(([p, h]) => [p, headerHash(h)]));
+    while (performance.now() < stopAt) {
+      try {
+        const c = await s.client.challenge('bench-model');
+        const t = await s.client.attest(c, 'bench-model', { os: 'linux' });
+        const r = await s.client.requestKey(t.ticketB64u, hashes);
+        if (r.status === 'ok') releases++;
+        else errors.n++;
+      } catch {
+        // counted by the timed port
+      }
+    }
+  }));
+  const elapsed = (performance.now() - t0) / 1000;
+  const sorted = [...samples].sort((a, b) => a - b);
+  const round = (x: number): number => Math.round(x * 100) / 100;
+  const result = {
+    db: dbKind, clients, seconds: round(elapsed), requests: samples.length, req_per_s: round(samples.length / elapsed),
+    p50_ms: round(quantile(sorted, 0.5)), p99_ms: round(quantile(sorted, 0.99)), errors: errors.n, releases_per_s: round(releases / elapsed),
+  };
+  if (json) process.stdout.write(JSON.stringify(result) + '\n');
+  else say(`${result.req_per_s} req/s, p50 ${result.p50_ms} ms, p99 ${result.p99_ms} ms, ${result.errors} errors, ${result.releases_per_s} releases/s`);
+} finally {
+  child.kill('SIGTERM');
+  await new Promise((r) => child.once('exit', r));
+  await dropSchema?.();
+  rmSync(dir, { recursive: true, force: true });
+}
