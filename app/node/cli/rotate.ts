@@ -14,13 +14,15 @@
  */
 import { promises as fs } from 'node:fs';
 import { userInfo } from 'node:os';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { AppError } from '../../errors.ts';
 import { parseJwkOrSet } from '../../keys/jwk.ts';
 import { describeKey, formatFingerprint, generateMasterKey, publicHalf, type KeyMaterial, type MasterKey, type SigningKey } from '../../keys/key.ts';
 import type { KeyStore } from '../../keys/keystore.ts';
 import { fromB64std } from '../../keys/encoding.ts';
 import { DEFAULT_SCRYPT, type ScryptParams } from '../../keys/passphrase-envelope.ts';
+import { encodeShare, splitSecret } from '../../keys/shamir.ts';
+import { writeFileAtomic } from '../keys/atomic-write.ts';
 import { findKeyset, keysetsPath, replaceKeyset, updateKeysets } from '../keys/keyset-file.ts';
 import { FileKeyStore } from '../keys/file-keystore.ts';
 import { KeychainKeyStore } from '../keys/keychain-keystore.ts';
@@ -31,7 +33,7 @@ import { clearDeadLock, defaultJournalPath, planRotation, readJournal, rotateFol
 import { usageError } from './main.ts';
 import { type CliCommand, type CliIo, EXIT, type ParsedArgs } from './types.ts';
 
-const USAGE = 'keys rotate <folder> --old-key <kid|jwk>... [--new-key <kid|jwk> | --generate] [--sign-key <kid|jwk>] [--old-sign-key <kid|jwk>] [--trust <kid|jwk>]... [--dry-run | --yes] [--resume] [--bundle-out FILE] [--broker-key <id>:<x25519-b64>]... [--owner <producer>] [--store keychain|file] [--json]';
+const USAGE = 'keys rotate <folder> --old-key <kid|jwk>... [--new-key <kid|jwk> | --generate] [--sign-key <kid|jwk>] [--old-sign-key <kid|jwk>] [--trust <kid|jwk>]... [--dry-run | --yes] [--resume] [--bundle-out FILE] [--broker-key <id>:<x25519-b64>]... [--approval <M>/<N> --shares-dir DIR] [--owner <producer>] [--store keychain|file] [--json]';
 
 const HELP = [
   '  --old-key        the current master key(s) (repeatable): JWK file or kid',
@@ -44,6 +46,8 @@ const HELP = [
   '  --resume         finish an interrupted rotation (new keys are read from the journal by kid)',
   '  --bundle-out     where to write the signed rotation bundle for the broker',
   '  --broker-key     broker recipient <id>:<base64 X25519 public key>; the new master key is wrapped for it',
+  '  --approval M/N   M-of-N approval: split the new master key into N share files (--shares-dir) of which any M',
+  '                   rebuild it ("model-vault keys combine"); the bundle records M and N, never the shares',
   '  --owner          the keyset owner (producer id), default "default"',
   'Examples:',
   '  model-vault keys rotate ./models --old-key enc-2025 --old-sign-key sign-2025 --generate --sign-key sign-2026',
@@ -201,6 +205,27 @@ function reportText(r: RotationReport): string {
   ].join('\n');
 }
 
+/** --approval M/N --shares-dir DIR: split the new master key into share files (one per approver, mode 0600). */
+async function splitForApproval(args: ParsedArgs, io: CliIo, key: MasterKey | undefined, actor: string, log: ReturnType<typeof defaultAuditLog>): Promise<{ threshold: number; total: number } | undefined> {
+  const text = one(args, 'approval');
+  if (text === undefined) return undefined;
+  const m = /^([1-9][0-9]?)\/([1-9][0-9]{0,2})$/.exec(text);
+  if (m === null) throw usageError(USAGE, '--approval is M/N, e.g. 2/3');
+  const dirFlag = one(args, 'shares-dir');
+  if (dirFlag === undefined) throw usageError(USAGE, 'shares are written only to files: add --shares-dir DIR');
+  if (key === undefined || key.kid === undefined) throw usageError(USAGE, '--approval splits the new master key: give --new-key or --generate');
+  const threshold = Number(m[1]);
+  const total = Number(m[2]);
+  const fingerprint = describeKey(key).fingerprint;
+  const shares = splitSecret(key.key, threshold, total, JSON.stringify({ kid: key.kid, alg: key.alg, fingerprint }));
+  const dir = resolve(io.cwd, dirFlag);
+  await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+  for (const share of shares) await writeFileAtomic(join(dir, `${key.kid}.share-${share.index}-of-${total}.txt`), `${encodeShare(share)}\n`, { mode: 0o600 });
+  await log.append({ actor, action: 'keys.split', object: key.kid, result: 'ok', details: { keyFingerprint: fingerprint, threshold, total } });
+  io.err(`split ${key.kid} into ${total} share file(s) in ${dir}; any ${threshold} rebuild it`);
+  return { threshold, total };
+}
+
 async function journalFor(folder: string, explicit: string | undefined): Promise<ReturnType<typeof readJournal>> {
   if (explicit !== undefined) return readJournal(explicit);
   return (await readJournal(defaultJournalPath(folder, false))) ?? readJournal(defaultJournalPath(folder, true));
@@ -277,8 +302,10 @@ const keysRotate: CliCommand = {
       await log.append({ actor, action: 'keys.new', object: info.kid ?? '-', result: 'ok', details: { keyFingerprint: info.fingerprint, alg: info.alg, keyKind: info.kind, keyStore: store.info.kind } });
       io.err(`generated master key ${info.kid ?? ''} ${formatFingerprint(info.fingerprint)} in ${store.info.location}`);
     }
+    const approval = await splitForApproval(args, io, newMasterKey, actor, log);
     const bundleOut = one(args, 'bundle-out');
     const report = await rotateFolder(folder, {
+      ...(approval === undefined ? {} : { approval }),
       ...base,
       audit: { log, actor },
       keysets: keysetPort(io, one(args, 'owner') ?? 'default'),

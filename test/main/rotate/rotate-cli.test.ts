@@ -1,7 +1,7 @@
 /**
  * `model-vault keys rotate` end to end: dry run by default (nothing written), --json plan, apply with --generate
  * (the new key is stored in the file keystore first), keysets promoted, signed bundle with a broker recipient,
- * resume of an interrupted rotation, and a scan of every output, the journal, the bundle and the audit log for key
+ * M-of-N approval shares, resume of an interrupted rotation, and a scan of every output, the journal, the bundle and the audit log for key
  * bytes in any encoding.
  */
 import { test } from 'node:test';
@@ -10,7 +10,8 @@ import { readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isAppError } from '../../../app/errors.ts';
 import { serializeJwk } from '../../../app/keys/jwk.ts';
-import { fingerprintOf, fingerprintOfPublicKey, publicHalf, type KeyMaterial } from '../../../app/keys/key.ts';
+import { fingerprintOf, fingerprintOfPublicKey, makeMasterKey, publicHalf, type KeyMaterial } from '../../../app/keys/key.ts';
+import { combineShares, decodeShare } from '../../../app/keys/shamir.ts';
 import { toB64std } from '../../../app/keys/encoding.ts';
 import { generateRecipientKeyPair, parseRotationBundle, unwrapKeyForRecipient, verifyRotationBundle } from '../../../app/keys/rotation-bundle.ts';
 import { verifyAuditLogFile } from '../../../app/node/audit/log.ts';
@@ -74,7 +75,7 @@ void test('keys rotate: dry run by default, apply with --generate, bundle for th
 
     // 2. apply with a generated master key, a broker recipient and a bundle file
     const broker = generateRecipientKeyPair('broker-eu');
-    const applied = await cli(dir, [...common, '--generate', '--yes', '--bundle-out', 'bundle.json', '--broker-key', `${broker.id}:${toB64std(broker.publicKey)}`, '--owner', 'acme'], true);
+    const applied = await cli(dir, [...common, '--generate', '--yes', '--bundle-out', 'bundle.json', '--broker-key', `${broker.id}:${toB64std(broker.publicKey)}`, '--owner', 'acme', '--approval', '2/3', '--shares-dir', 'shares'], true);
     outputs.push(applied.out, applied.err);
     assert.equal(applied.code, 0, applied.err);
     const rj = JSON.parse(applied.out) as { generated: boolean; report: { enc: { newKid: string; newFingerprint: string }; keysets: { enc: string; sign: string } } };
@@ -95,6 +96,14 @@ void test('keys rotate: dry run by default, apply with --generate, bundle for th
     assert.ok(verifyRotationBundle(bundle, (pk) => fingerprintOfPublicKey(pk) === fingerprintOf(keys.oldSign)).ok);
     assert.equal(fingerprintOf(unwrapKeyForRecipient(bundle, broker)), fingerprintOf(generated));
     assert.equal(bundle.producer, 'acme');
+    // M-of-N approval: three share files, any two rebuild the new key; the bundle records 2/3 only
+    assert.deepEqual(bundle.approval, { threshold: 2, total: 3 });
+    const shareFiles = (await readdir(join(dir, 'shares'))).sort();
+    assert.equal(shareFiles.length, 3);
+    const two = await Promise.all(shareFiles.slice(1).map(async (f) => decodeShare(await readFile(join(dir, 'shares', f), 'utf8'))));
+    const rebuilt = combineShares(two);
+    assert.equal(fingerprintOf(makeMasterKey('aes256gcm', rebuilt.secret)), fingerprintOf(generated));
+    assertNoKeyBytes(bundleText, [rebuilt.secret]);
     const keysets = await loadKeysets(join(dir, 'home', 'keysets.json'));
     const enc = keysets.keysets.find((k) => k.purpose === 'enc' && k.owner === 'acme');
     assert.equal(enc?.entries.find((e) => e.kid === rj.report.enc.newKid)?.state, 'active');
