@@ -196,3 +196,9 @@ test('explain selects fails and notes like opa eval --explain', async () => {
   assert.ok(fails.some((e) => e.text === 'time.now_ns() < 0' && e.row === 4));
   assert.match(formatTrace(fails), /model\.rego:4:3 +Fail +time\.now_ns\(\) < 0/);
 });
+
+test('json.match_schema reports errors in OPA\'s shape', () => {
+  const src = 'package p\ns := {"type": "object", "properties": {"age": {"type": "integer", "minimum": 0}}, "required": ["name"]}\nr := json.match_schema({"age": -1}, s)\n';
+  const [row] = run(src, 'data.p.r = x');
+  assert.equal(row, 'x=[false,[{"desc":"name is required","error":"(root): name is required","field":"(root)","type":"required"},{"desc":"Must be greater than or equal to 0","error":"age: Must be greater than or equal to 0","field":"age","type":"number_gte"}]]');
+});

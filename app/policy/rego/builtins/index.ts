@@ -11,6 +11,7 @@ import { registerGraphql } from './graphql.ts';
 import { registerAws } from './aws.ts';
 import { registerYaml } from './yaml.ts';
 import { registerX509 } from './x509.ts';
+import { registerJsonSchema } from './jsonschema.ts';
 import { RObject } from '../value.ts';
 import type { Builtin, Registry } from './util.ts';
 import { fail } from './util.ts';
@@ -33,6 +34,7 @@ function build(): Registry {
   registerAws(reg);
   registerYaml(reg);
   registerX509(reg);
+  registerJsonSchema(reg);
   reg.set('opa.runtime', { arity: 0, fn: () => new RObject() });
   reg.set('trace', {
     arity: 1,
@@ -75,7 +77,7 @@ const HTTP_SEND_KEYS = new Set(['method', 'url', 'body', 'enable_redirect', 'for
 export const BUILTINS: Registry = build();
 
 /** OPA builtins this engine does not implement: calling one is a clear error naming it. */
-const UNSUPPORTED_BUILTINS = ['crypto.x509.', 'crypto.parse_private_keys', 'rego.parse_module', 'json.verify_schema', 'json.match_schema', 'net.cidr_overlap', 'cast_'];
+const UNSUPPORTED_BUILTINS = ['crypto.x509.', 'crypto.parse_private_keys', 'rego.parse_module', 'net.cidr_overlap', 'cast_'];
 
 export function isUnsupportedBuiltin(name: string): boolean {
   return !BUILTINS.has(name) && UNSUPPORTED_BUILTINS.some((p) => name === p || (p.endsWith('.') && name.startsWith(p)) || (p.endsWith('_') && name.startsWith(p)));
