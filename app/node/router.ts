@@ -10,6 +10,7 @@
 import { type Channel, type ParsedRequestOf, type ProgressEvent, type Result, type ResponseValueOf, CHANNELS, isChannel, parseRequest } from '../ipc/contract.ts';
 import { AppError, BugError, isAppError, toErrorInfo } from '../errors.ts';
 import { randomBytes } from '../crypto/random.ts';
+import { toHex } from '../keys/encoding.ts';
 import { log } from './log.ts';
 
 export interface HandlerContext {
@@ -31,7 +32,7 @@ export interface Router {
 }
 
 function newTaskId(): string {
-  return Array.from(randomBytes(8), (b) => b.toString(16).padStart(2, '0')).join('');
+  return toHex(randomBytes(8));
 }
 
 export function createRouter(handlers: Handlers): Router {

@@ -18,6 +18,7 @@ import { extname, join, normalize, resolve, sep } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { ctEqual, utf8 } from '../../crypto/bytes.ts';
 import { randomBytes } from '../../crypto/random.ts';
+import { toHex } from '../../keys/encoding.ts';
 import { PROGRESS_EVENT } from '../../ipc/contract.ts';
 import { fromWire, toWire } from '../../ipc/wire.ts';
 import type { Router } from '../router.ts';
@@ -80,10 +81,6 @@ export interface WebHost {
   close(): Promise<void>;
 }
 
-function hex(bytes: Uint8Array): string {
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
-}
-
 function securityHeaders(res: ServerResponse): void {
   res.setHeader('X-Content-Type-Options', 'nosniff');
   res.setHeader('Referrer-Policy', 'no-referrer');
@@ -115,7 +112,7 @@ async function readBody(req: IncomingMessage): Promise<Buffer | undefined> {
 }
 
 export async function startWebHost(options: WebHostOptions): Promise<WebHost> {
-  const token = options.token ?? hex(randomBytes(32));
+  const token = options.token ?? toHex(randomBytes(32));
   const tokenBytes = utf8(token);
   const rendererDir = resolve(options.rendererDir);
   let allowedHosts: ReadonlySet<string> = new Set();
