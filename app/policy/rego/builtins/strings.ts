@@ -224,6 +224,7 @@ export function sprintf(format: string, args: readonly Value[]): string {
     const v = goArg(args[ai++] as Value);
     let s = fmtOne(verb, v, flags, prec);
     const w = width === '' ? 0 : Number(width);
+    if (w > 100_000 || Number(prec ?? '0') > 100_000) throw fail('width or precision larger than 100000');
     if ([...s].length < w) {
       const pad = w - [...s].length;
       if (flags.includes('-')) s = s + ' '.repeat(pad);
