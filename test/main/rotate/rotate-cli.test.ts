@@ -109,6 +109,18 @@ void test('keys rotate: dry run by default, apply with --generate, bundle for th
     assert.equal(enc?.entries.find((e) => e.kid === rj.report.enc.newKid)?.state, 'active');
     assert.equal(enc?.entries.find((e) => e.kid === 'enc-2025')?.state, 'previous');
 
+    // a second rotation names the current key by its keystore kid (kids and JWK files are both accepted)
+    const again = await cli(dir, ['models', '--old-key', rj.report.enc.newKid, '--old-sign-key', 'new-sign.jwk', '--generate', '--yes', '--owner', 'acme'], true);
+    outputs.push(again.out, again.err);
+    assert.equal(again.code, 0, again.err);
+    const aj = JSON.parse(again.out) as { report: { enc: { newKid: string }; sign: unknown } };
+    assert.equal(aj.report.sign, null);
+    const third = (await (await FileKeyStore.open(join(dir, 'home', 'keystore.json'), { passphrase: PASSPHRASE })).get(aj.report.enc.newKid))?.key;
+    assert.ok(third?.kind === 'master');
+    for (const m of FIXTURE_MODELS) assert.ok(await verifyUnder(join(folder, m), { ...keys, newMaster: third }, 'new'), m);
+    const enc2 = (await loadKeysets(join(dir, 'home', 'keysets.json'))).keysets.find((k) => k.purpose === 'enc' && k.owner === 'acme');
+    assert.deepEqual(enc2?.entries.map((e) => e.state), ['previous', 'previous', 'active']);
+
     // 3. resume: an interrupted rotation (second folder) is refused without --resume and finished with it
     const folder2 = await makeModelFolder(join(dir, 'second'), keys);
     let n = 0;
@@ -134,7 +146,7 @@ void test('keys rotate: dry run by default, apply with --generate, bundle for th
     assert.match(auditText, /"action":"keys\.rotate\.plan"/);
     assert.match(auditText, /"action":"keys\.new"/);
     assert.match(auditText, /"action":"keys\.rotate\.complete"/);
-    const all = [keys.oldMaster, keys.oldSign, keys.newMaster, keys.newSign, generated];
+    const all = [keys.oldMaster, keys.oldSign, keys.newMaster, keys.newSign, generated, third];
     for (const text of [...outputs, auditText, bundleText, await readFile(join(folder, '.model-vault-rotation.json'), 'utf8'), await readFile(join(folder2, '.model-vault-rotation.json'), 'utf8')]) assertNoKeyBytes(text, all);
   } finally {
     await removeDir(dir);
