@@ -8,6 +8,7 @@ import { resolve } from 'node:path';
 import { AppError } from '../../errors.ts';
 import { wipe } from '../../crypto/bytes.ts';
 import { evaluateConstantPolicy } from '../../format/policy.ts';
+import { filePolicyEvaluator } from '../../policy/file-policy.ts';
 import { parseJwks, keyFingerprint, type MasterKey, type SigningKey, type VerifyKey } from '../../format/keys.ts';
 import { parseModelHeader, type ModelHeader } from '../../format/reader.ts';
 import { PREFIX_BYTES, canonicalHeaderText, encodeHeader, readHeaderLength, type TensorInfo } from '../../format/safetensors.ts';
@@ -133,6 +134,18 @@ interface InspectedFile {
   readonly tensors: { name: string; dtype: string; shape: string[]; bytes: number; encrypted: boolean; authenticated: boolean }[];
 }
 
+/** The policy verdict for display: constant rules natively, else the project's Rego engine in reference mode. */
+function policyVerdict(local: string): string {
+  const constant = evaluateConstantPolicy(local);
+  if (constant !== 'unsupported') return constant;
+  try {
+    const v = filePolicyEvaluator(local);
+    return typeof v === 'string' ? v : 'unsupported';
+  } catch (e) {
+    return e instanceof AppError ? `invalid (${e.code})` : 'invalid';
+  }
+}
+
 async function readHeaderOf(path: string): Promise<{ parsed: ModelHeader; size: number }> {
   const src = await openFileSource(path);
   try {
@@ -172,7 +185,7 @@ async function inspectFile(path: string, label: string, trust: VerifyKey[]): Pro
     strippedCrypto: parsed.strippedCrypto,
     encryption: crypto === null ? null : { version: crypto.keys.version, alg: crypto.keys.enc.alg, chunkSize: crypto.keys.chunked ? crypto.keys.chunkSize : null, encKid: crypto.keys.enc.kid ?? null, encJku: crypto.keys.enc.jku ?? null, signKid: crypto.keys.sign.kid ?? null },
     signature,
-    policy: crypto === null ? null : { local: crypto.policy.local, remote: crypto.policy.remote, verdict: evaluateConstantPolicy(crypto.policy.local) },
+    policy: crypto === null ? null : { local: crypto.policy.local, remote: crypto.policy.remote, verdict: policyVerdict(crypto.policy.local) },
     metadata: Object.fromEntries([...md].filter(([k]) => !k.startsWith('__'))),
     digests: Object.fromEntries(parsed.digests ?? []),
     manifest,
@@ -333,7 +346,7 @@ const verifyCommand: CliCommand = {
     const keys = await masterKeys(args, io, 'key', VERIFY_USAGE);
     if (keys.length === 0 && !headerOnly && args.all['allow-jku'] === undefined) throw usageError(VERIFY_USAGE, 'give --key to decrypt, or --header-only');
     const jkuAllowList = strings(args, 'allow-jku', VERIFY_USAGE);
-    const r = await verifyModel(resolve(io.cwd, target), { trustedSigners: trust, masterKeys: keys, headerOnly, ignorePolicy, jkuAllowList });
+    const r = await verifyModel(resolve(io.cwd, target), { trustedSigners: trust, masterKeys: keys, headerOnly, ignorePolicy, jkuAllowList, policyEvaluator: filePolicyEvaluator });
     printReport(io, r);
     return r.ok ? EXIT.OK : EXIT.VERIFY_FAILED;
   },
@@ -360,7 +373,7 @@ const rewrapCommand: CliCommand = {
     if (fresh.length > 1) throw usageError(REWRAP_USAGE, '--new-key must give one master key');
     const policy = await policyFlag(args, io);
     const output = stringFlag(args, 'output');
-    const r = await rewrapModel(resolve(io.cwd, target), { old: { masterKeys: old, trustedSigners: trust, parallel: false }, signingKey: signer, ...(fresh[0] === undefined ? {} : { masterKey: fresh[0] }), ...(policy === undefined ? {} : { policy }), ...(output === undefined ? {} : { output: resolve(io.cwd, output) }) });
+    const r = await rewrapModel(resolve(io.cwd, target), { old: { masterKeys: old, trustedSigners: trust, parallel: false, policyEvaluator: filePolicyEvaluator }, signingKey: signer, ...(fresh[0] === undefined ? {} : { masterKey: fresh[0] }), ...(policy === undefined ? {} : { policy }), ...(output === undefined ? {} : { output: resolve(io.cwd, output) }) });
     if (io.json) io.out(JSON.stringify({ ok: true, output: r.output, files: r.files, signer: { kid: signer.kid ?? null, fingerprint: keyFingerprint(signer.publicKey) } }));
     else io.out(`rewrapped ${r.output}; new signer ${keyFingerprint(signer.publicKey)}`);
     return EXIT.OK;
@@ -385,7 +398,7 @@ const exportCommand: CliCommand = {
     const trust = await trusted(args, io, EXPORT_USAGE);
     if (keys.length === 0 || trust.length === 0) throw usageError(EXPORT_USAGE, '--key and --trust are required');
     io.err('warning: writing DECRYPTED weights to disk: the output is not encrypted, not signed and not access-controlled.');
-    const m = await openModel(resolve(io.cwd, target), { masterKeys: keys, trustedSigners: trust });
+    const m = await openModel(resolve(io.cwd, target), { masterKeys: keys, trustedSigners: trust, policyEvaluator: filePolicyEvaluator });
     const dest = resolve(io.cwd, output);
     const temp = tempPathFor(dest);
     try {

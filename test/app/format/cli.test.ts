@@ -104,3 +104,23 @@ void test('CLI: usage errors exit 2 through the shared runner', async () => {
   assert.equal(await runCli(['inspect'], i), 2);
   assert.equal(typeof commands.length, 'number');
 });
+
+void test('CLI verify evaluates non-constant file policies with the Rego engine (reference mode)', async () => {
+  const { encodeModel } = await import('../../../app/format/writer.ts');
+  const dir = await mkdtemp(join(tmpdir(), 'mv-cli-'));
+  try {
+    await writeFile(join(dir, 'master.jwk'), masterKeyToJwk(MASTER_256));
+    await writeFile(join(dir, 'pub.jwk'), verifyKeyToJwk(SIGNER));
+    const t = [{ name: 'a', dtype: 'U8' as const, shape: [4], data: seq(0, 4) }];
+    const write = async (name: string, local: string): Promise<void> => writeFile(join(dir, name), encodeModel(t, { masterKey: MASTER_256, signingKey: SIGNER, policy: { local } }).bytes);
+    await write('time.safetensors', 'package model\ndefault allow := false\nallow if { time.now_ns() > 0 }');
+    await write('deny.safetensors', 'package model\ndefault allow := false\nallow if { 1 > 2 }');
+    const ok = await run(dir, ['verify', 'time.safetensors', '--trust', 'pub.jwk', '--key', 'master.jwk']);
+    assert.equal(ok.code, 0, ok.out);
+    const bad = await run(dir, ['verify', 'deny.safetensors', '--trust', 'pub.jwk', '--key', 'master.jwk']);
+    assert.equal(bad.code, 3);
+    assert.match(bad.out, /POLICY_DENIED/);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
