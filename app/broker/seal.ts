@@ -72,7 +72,12 @@ export function seal(recipientPub: Uint8Array, plaintext: Uint8Array, label: Sea
   let shared: Uint8Array | undefined;
   let key: Uint8Array | undefined;
   try {
-    const agreed = port.ephemeralAgree(recipientPub);
+    let agreed: { readonly ephPub: Uint8Array; readonly shared: Uint8Array };
+    try {
+      agreed = port.ephemeralAgree(recipientPub);
+    } catch {
+      throw new AppError('KEY_INVALID', 'The X25519 key is invalid or of low order: enroll the device again with a fresh key.');
+    }
     const ephPub = agreed.ephPub;
     shared = agreed.shared;
     key = derive(shared, ephPub, recipientPub, label);

@@ -3,17 +3,27 @@
  * no prehash, no context) as the noble verifier, about 10x faster. Public keys are cached as KeyObjects.
  */
 import { createPublicKey, diffieHellman, generateKeyPairSync, verify, type KeyObject } from 'node:crypto';
+import { ed25519 } from '@noble/curves/ed25519.js';
 import type { SignatureVerifier } from '../../broker/request-signing.ts';
 import type { X25519Port } from '../../broker/seal.ts';
 
 const SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
-const cache = new Map<string, KeyObject>();
+const cache = new Map<string, KeyObject | null>();
 
-function keyObject(publicKey: Uint8Array): KeyObject {
+/**
+ * OpenSSL accepts small-order and non-canonical public keys, which strict RFC 8032 verification (noble with
+ * zip215: false, our reference behaviour) refuses. Each key is checked once with noble and cached: null = refused.
+ */
+function keyObject(publicKey: Uint8Array): KeyObject | null {
   const id = Buffer.from(publicKey).toString('base64');
   let k = cache.get(id);
   if (k === undefined) {
-    k = createPublicKey({ key: Buffer.concat([SPKI_PREFIX, publicKey]), format: 'der', type: 'spki' });
+    try {
+      const point = ed25519.Point.fromBytes(publicKey, false);
+      k = point.isSmallOrder() ? null : createPublicKey({ key: Buffer.concat([SPKI_PREFIX, publicKey]), format: 'der', type: 'spki' });
+    } catch {
+      k = null;
+    }
     if (cache.size > 50_000) cache.clear();
     cache.set(id, k);
   }
@@ -23,7 +33,8 @@ function keyObject(publicKey: Uint8Array): KeyObject {
 export const nodeVerifier: SignatureVerifier = (signature, message, publicKey) => {
   if (signature.length !== 64 || publicKey.length !== 32) return false;
   try {
-    return verify(null, message, keyObject(publicKey), signature);
+    const key = keyObject(publicKey);
+    return key !== null && verify(null, message, key, signature);
   } catch {
     return false;
   }
