@@ -3,7 +3,7 @@
  * and the real services. Nothing secret is printed: keys appear as kid and fingerprint only; the demo's key files are
  * written 0600 into the demo folder so the printed commands can be re-run by hand.
  */
-import { appendFile, chmod, mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { appendFile, chmod, copyFile, mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { generateDemoModel } from '../../../resources/demo-model/generate.ts';
@@ -16,6 +16,17 @@ import { verifyModel } from '../format/verify.ts';
 import { openModel } from '../format/open-model.ts';
 import { rewrapModel } from '../format/rotate.ts';
 import { getStatus } from '../services/status.ts';
+import { BrokerClient } from '../../broker/client.ts';
+import { seedSigner } from '../../broker/request-signing.ts';
+import { generateBoxKeyPair } from '../../broker/seal.ts';
+import { randomBytes } from '../../crypto/random.ts';
+import { ctEqual } from '../../crypto/bytes.ts';
+import { toHex } from '../../keys/encoding.ts';
+import { PREFIX_BYTES, readHeaderLength } from '../../format/safetensors.ts';
+import { fetchHttpPort } from '../broker/http-port.ts';
+import { kekFromBytes } from '../broker/kek.ts';
+import { startBroker, type RunningBroker } from '../broker/start.ts';
+import { RESOURCES_DIR } from '../paths.ts';
 import { stringFlag } from './args.ts';
 import { type CliCommand, type CliIo, EXIT } from './types.ts';
 
@@ -54,6 +65,11 @@ async function writeKeyFile(path: string, text: string): Promise<void> {
   await chmod(path, 0o600);
 }
 
+/** The header (length prefix + JSON) of a safetensors file. */
+function headerOf(file: Uint8Array): Uint8Array {
+  return file.slice(0, PREFIX_BYTES + readHeaderLength(file.subarray(0, PREFIX_BYTES), file.length));
+}
+
 const keyLine = (label: string, key: MasterKey | SigningKey): string => `${label}: kid ${key.kid ?? '(none)'}, ${key.alg}, fingerprint ${fingerprintOf(key)}`;
 
 const demoCommand: CliCommand = {
@@ -63,8 +79,10 @@ const demoCommand: CliCommand = {
   help: [
     'Steps: check this installation; generate a small sharded demo model (config, tokenizer, index); create the',
     "producer's keys; package the folder (per-tensor encryption, signed header and manifest, embedded policy);",
-    'inspect and verify it as a subscriber would; show that a changed config is caught; rotate the master key',
-    'offline and verify again. Publishing to the embedded broker, subscribing and mounting follow in later releases.',
+    'inspect and verify it; show that a changed config is caught; start an embedded broker (SQLite) and publish;',
+    'enroll a subscriber device, subscribe, and get the key released (personalized headers, a per-subscriber key',
+    'wrapped to the device); verify the subscriber copy; rotate the master key offline and verify again.',
+    'Mounting for an inference runtime follows in a later release.',
     '',
     '  --dir DIR   where to write the demo files (default: a new folder under the system temp directory)',
     '  --json      print a JSON summary of every step on stdout (the narration goes to stderr)',
@@ -73,7 +91,7 @@ const demoCommand: CliCommand = {
     const dirFlag = stringFlag(args, 'dir');
     const workDir = dirFlag === undefined ? await mkdtemp(join(tmpdir(), 'model-vault-demo-')) : resolve(io.cwd, dirFlag);
     await mkdir(workDir, { recursive: true });
-    const steps = new StepPrinter(io, 8);
+    const steps = new StepPrinter(io, 11);
 
     // 1. Installation
     const config = loadConfig(io.env);
@@ -174,7 +192,88 @@ const demoCommand: CliCommand = {
     );
     if (tampered.ok) throw new Error('demo: a tampered config was not detected');
 
-    // 7. Offline rotation of the master key
+    // 7–9. The key broker: publish, subscribe, key release (embedded, SQLite, on 127.0.0.1)
+    const brokerDir = join(workDir, 'broker');
+    await mkdir(brokerDir, { recursive: true, mode: 0o700 });
+    const bootstrap = toHex(randomBytes(16));
+    let broker: RunningBroker | undefined;
+    try {
+      broker = await startBroker({ dbSpec: join(brokerDir, 'broker.sqlite'), kek: kekFromBytes(randomBytes(32)), bootstrapSecret: bootstrap });
+      const producerSeed = randomBytes(32);
+      const producerBox = generateBoxKeyPair();
+      const producer = new BrokerClient({ baseUrl: broker.url, http: fetchHttpPort(), signer: seedSigner(producerSeed) });
+      const info = await producer.info();
+      const brokerBoxPub = new Uint8Array(Buffer.from(info.boxPubB64u, 'base64url'));
+      await producer.enroll({ name: 'Demo Producer', role: 'producer', label: 'demo laptop', boxPub: producerBox.publicKey, bootstrap });
+      const shardFiles = await Promise.all(result.shards.map(async (path) => ({ path, file: new Uint8Array(await readFile(join(packaged, path))) })));
+      const releasePolicy = await readFile(join(RESOURCES_DIR, 'policies', 'licence-expiry.rego'), 'utf8');
+      const modelId = 'demo.llama-tiny';
+      await producer.publish({
+        modelId,
+        name: 'Demo tiny Llama',
+        mode: 'open',
+        durationDays: 30,
+        deviceLimit: 2,
+        graceDays: 3,
+        policy: releasePolicy,
+        files: shardFiles.map((f) => ({ path: f.path, header: headerOf(f.file) })),
+        masterKey: { alg: 'aes256gcm', ...(master.kid === undefined ? {} : { kid: master.kid }), key: master.key },
+        signingSeed: signer.seed ?? new Uint8Array(0),
+        brokerBoxPub,
+      });
+      steps.record(
+        'Start the embedded key broker and publish: headers, release policy and keys (sealed to the broker), never the weights',
+        [`broker at ${broker.url} (SQLite ${join(brokerDir, 'broker.sqlite')})`, `model ${modelId}: ${shardFiles.length} shard headers, release policy resources/policies/licence-expiry.rego`],
+        { broker: broker.url, modelId, shards: shardFiles.length },
+      );
+
+      const subscriberBox = generateBoxKeyPair();
+      const subscriber = new BrokerClient({ baseUrl: broker.url, http: fetchHttpPort(), signer: seedSigner(randomBytes(32)) });
+      const enrolled = await subscriber.enroll({ name: 'Demo Subscriber', role: 'subscriber', label: 'gpu workstation', boxPub: subscriberBox.publicKey });
+      const subscription = await subscriber.subscribe(modelId);
+      steps.record(
+        'Enroll a subscriber device and subscribe: a licence with expiry and a device limit',
+        [`subscriber ${enrolled.identityId}, subscription ${subscription.subscriptionId} (${subscription.status})`, `licence expires ${subscription.expiresAt === null ? 'never' : new Date(subscription.expiresAt).toISOString()}, devices ${subscription.devices.length}`],
+        { subscriptionId: subscription.subscriptionId, status: subscription.status, expiresAt: subscription.expiresAt },
+      );
+
+      const local = new Map(shardFiles.map((f) => [f.path, headerOf(f.file)]));
+      const released = await subscriber.releaseKey(modelId, local, { os: process.platform, app_version: status.version }, subscriberBox);
+      const subscriberCopy = join(workDir, 'subscriber', 'demo-model.cryptotensors');
+      await mkdir(subscriberCopy, { recursive: true });
+      for (const f of shardFiles) {
+        const header = released.synced.get(f.path) ?? headerOf(f.file);
+        const data = f.file.subarray(headerOf(f.file).length);
+        const out = new Uint8Array(header.length + data.length);
+        out.set(header, 0);
+        out.set(data, header.length);
+        await writeFile(join(subscriberCopy, f.path), out);
+      }
+      for (const other of result.otherFiles) {
+        await mkdir(join(subscriberCopy, other, '..'), { recursive: true });
+        await copyFile(join(packaged, other), join(subscriberCopy, other));
+      }
+      const subscriberKey = { alg: released.alg, kid: released.kid, key: released.key };
+      const subscriberTrust = [{ publicKey: released.verifyKey }];
+      const personal = await verifyModel(subscriberCopy, { masterKeys: [subscriberKey], trustedSigners: subscriberTrust });
+      const producerKeyOnCopy = await verifyModel(subscriberCopy, { masterKeys: [master], trustedSigners: subscriberTrust });
+      const subscriberKeyOnOriginal = await verifyModel(packaged, { masterKeys: [subscriberKey], trustedSigners: trusted });
+      const distinct = !ctEqual(released.key, master.key);
+      steps.record(
+        'Key release: header hashes checked, policy evaluated, personalized headers synced, a per-subscriber key wrapped to the device',
+        [
+          `${released.synced.size} personalized headers received; subscriber key kid ${released.kid} (fingerprint ${fingerprintOf({ ...subscriberKey, kind: 'master', algSpelling: released.alg })}), never shown in clear`,
+          `subscriber copy verifies with the subscriber key: ${personal.ok ? 'OK' : 'FAILED'}`,
+          `the producer key on the subscriber copy: ${producerKeyOnCopy.ok ? 'opens (unexpected!)' : 'refused'}; the subscriber key on the producer's file: ${subscriberKeyOnOriginal.ok ? 'opens (unexpected!)' : 'refused'}`,
+        ],
+        { synced: released.synced.size, personalOk: personal.ok, keysDistinct: distinct, producerKeyRefused: !producerKeyOnCopy.ok, subscriberKeyRefusedOnOriginal: !subscriberKeyOnOriginal.ok },
+      );
+      if (!personal.ok || !distinct || producerKeyOnCopy.ok || subscriberKeyOnOriginal.ok) throw new Error('demo: key release did not isolate the subscriber');
+    } finally {
+      await broker?.close();
+    }
+
+    // 10. Offline rotation of the master key
     const newMaster = generateMasterKey('aes256gcm');
     await rewrapModel(packaged, { old: { masterKeys: [master], trustedSigners: trusted }, masterKey: newMaster, signingKey: signer as SigningKey & { seed: Uint8Array } });
     await writeKeyFile(join(keysDir, 'producer-master-2.jwk'), serializeJwk(newMaster, { includeSecret: true }));
@@ -184,7 +283,7 @@ const demoCommand: CliCommand = {
       { newMaster: { kid: newMaster.kid, fingerprint: fingerprintOf(newMaster) } },
     );
 
-    // 8. Verify again: the new key opens it, the old one no longer does
+    // 11. Verify again: the new key opens it, the old one no longer does
     const after = await verifyModel(packaged, { masterKeys: [newMaster], trustedSigners: trusted });
     const withOld = await verifyModel(packaged, { masterKeys: [master], trustedSigners: trusted });
     steps.record(
