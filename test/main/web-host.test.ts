@@ -67,6 +67,11 @@ test('serves the renderer with a strict CSP and security headers', async () => {
   assert.equal((await call('/assets/a.js')).status, 200);
 });
 
+test('malformed percent-encoding is a 400, not a crash', async () => {
+  assert.equal((await call('/%E0%A4%A')).status, 400);
+  assert.equal((await rpc('app%3Astatus%', { [TOKEN_HEADER]: host.token })).status, 400);
+});
+
 test('refuses path traversal out of the renderer folder', async () => {
   for (const p of ['/../outside-secret.txt', '/%2e%2e/outside-secret.txt', '/assets/..%2f..%2foutside-secret.txt']) {
     const r = await call(p);

@@ -136,7 +136,7 @@ export async function startWebHost(options: WebHostOptions): Promise<WebHost> {
       sendError(res, 405, 'VALIDATION', 'method not allowed');
       return;
     }
-    const rel = pathname === '/' ? 'index.html' : decodeURIComponent(pathname).replace(/^\/+/, '');
+    const rel = pathname === '/' ? 'index.html' : pathname.replace(/^\/+/, '');
     const file = normalize(join(rendererDir, rel));
     if (file !== rendererDir && !file.startsWith(rendererDir + sep)) {
       sendError(res, 404, 'NOT_FOUND', 'not found');
@@ -224,7 +224,14 @@ export async function startWebHost(options: WebHostOptions): Promise<WebHost> {
       return;
     }
     const url = new URL(req.url ?? '/', `http://${host}`);
-    const isApi = url.pathname.startsWith('/rpc/') || url.pathname === '/events';
+    let pathname: string;
+    try {
+      pathname = decodeURIComponent(url.pathname);
+    } catch {
+      sendError(res, 400, 'VALIDATION', 'malformed percent-encoding in the request path');
+      return;
+    }
+    const isApi = pathname.startsWith('/rpc/') || pathname === '/events';
     if (isApi) {
       if (!originOk(req)) {
         sendError(res, 403, 'AUTH_FAILED', 'cross-origin requests are refused');
@@ -234,14 +241,14 @@ export async function startWebHost(options: WebHostOptions): Promise<WebHost> {
         sendError(res, 401, 'AUTH_FAILED', 'missing or wrong session token: open the URL printed by `model-vault ui` (it carries the token)');
         return;
       }
-      if (url.pathname === '/events') {
+      if (pathname === '/events') {
         serveEvents(req, res);
         return;
       }
-      await serveRpc(req, res, decodeURIComponent(url.pathname.slice('/rpc/'.length)));
+      await serveRpc(req, res, pathname.slice('/rpc/'.length));
       return;
     }
-    await serveStatic(req, res, url.pathname);
+    await serveStatic(req, res, pathname);
   }
 
   const server: Server = createServer((req, res) => {
