@@ -122,7 +122,8 @@ if (want('e2e')) {
   if (!existsSync(chromium)) missing('e2e', 'no Chromium: apt-get install chromium');
   else {
     const b = run(process.execPath, ['node_modules/vite/bin/vite.js', 'build', '--config', 'renderer/vite.config.ts', '--logLevel', 'warn']);
-    if (b.status !== 0) record('e2e', 0, 1, 0, 'renderer build failed');
+    const e = b.status === 0 ? run(process.execPath, ['scripts/build-electron.mjs']) : b;
+    if (b.status !== 0 || e.status !== 0) record('e2e', 0, 1, 0, 'renderer or Electron bundle build failed');
     else {
       const resultsFile = join(REPORTS, 'e2e-results.json');
       rmSync(resultsFile, { force: true });
