@@ -2,7 +2,8 @@
  * The must-hold test of issue 5: kill -9 at random points during a folder rotation (at least 20 trials). A child
  * process rotates a folder of models (two single files and a two-shard folder) and is killed with SIGKILL after a
  * random delay. Afterwards every model (every file, and every shard of the folder model) is valid under the old keys
- * or under the new ones, never broken; a rerun completes the rotation; the audit log still verifies; and no key
+ * or under the new ones, never broken; the new key is never promoted in its keyset before every model is under it;
+ * a rerun completes the rotation and promotes it; the audit log still verifies; and no key
  * bytes appear in the journal or the audit log.
  */
 import { test } from 'node:test';
@@ -16,7 +17,8 @@ import { randomBytes } from '../../../app/crypto/random.ts';
 import { serializeJwkSet } from '../../../app/keys/jwk.ts';
 import { publicHalf } from '../../../app/keys/key.ts';
 import { AuditLog, verifyAuditLogFile } from '../../../app/node/audit/log.ts';
-import { readJournal, rotateFolder } from '../../../app/node/keys/rotate-folder.ts';
+import { findKeyset, loadKeysets, replaceKeyset, updateKeysets } from '../../../app/node/keys/keyset-file.ts';
+import { clearDeadLock, readJournal, rotateFolder, type KeysetPort } from '../../../app/node/keys/rotate-folder.ts';
 import { assertNoKeyBytes } from '../../app/keys/secret-scan.ts';
 import { FIXTURE_MODELS, assertNeverBroken, copyFolder, makeKeys, makeModelFolder, removeDir, tempDir, verifyUnder } from './helpers.ts';
 
@@ -38,7 +40,7 @@ interface ChildRun {
  */
 function runChild(script: string, folder: string, keysFile: string, auditPath: string, killAfterMs?: number): Promise<ChildRun> {
   return new Promise((resolveRun, reject) => {
-    const child = spawn(process.execPath, [script, folder, keysFile, auditPath], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [script, folder, keysFile, auditPath, `${folder}.keysets.json`], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     let readyAt = 0;
@@ -115,16 +117,29 @@ void test(`kill -9 at random points during a folder rotation (${TRIALS} trials):
       phases[where] = (phases[where] ?? 0) + 1;
 
       // never broken: each model (each shard) under the old keys or the new ones
-      await assertNeverBroken(folder, keys, label);
+      const states = await assertNeverBroken(folder, keys, label);
+      // the new key is promoted only once every model is under it
+      const enc = findKeyset(await loadKeysets(`${folder}.keysets.json`), 'enc', 'acme');
+      if (enc.entries.find((e) => e.kid === 'enc-2026')?.state === 'active') assert.ok(Object.values(states).join(',').split(',').every((s) => s === 'new'), `${label}: promoted before every model was rotated`);
       // nothing secret in what the killed run left behind
       if (journal !== undefined) assertNoKeyBytes(await readFile(join(folder, '.model-vault-rotation.json'), 'utf8'), secrets);
       assertNoKeyBytes(await readFile(auditPath, 'utf8').catch(() => ''), secrets);
 
       // a rerun completes the rotation
-      const report = await rotateFolder(folder, { ...opts, audit: { log: new AuditLog(auditPath), actor: 'kill-test-rerun' } });
+      const keysetsFile = `${folder}.keysets.json`;
+      const keysets: KeysetPort = {
+        async update(purpose, change) {
+          await clearDeadLock(keysetsFile);
+          return findKeyset(await updateKeysets(keysetsFile, (f) => replaceKeyset(f, change(findKeyset(f, purpose, 'acme')))), purpose, 'acme');
+        },
+      };
+      const report = await rotateFolder(folder, { ...opts, keysets, audit: { log: new AuditLog(auditPath), actor: 'kill-test-rerun' } });
       assert.equal(report.models.length, FIXTURE_MODELS.length, label);
       for (const m of FIXTURE_MODELS) assert.ok(await verifyUnder(join(folder, m), keys, 'new'), `${label}: ${m} not under the new keys after the rerun`);
       assert.equal((await readJournal(report.journal))?.phase, 'complete', label);
+      const encAfter = findKeyset(await loadKeysets(keysetsFile), 'enc', 'acme');
+      assert.equal(encAfter.entries.find((e) => e.kid === 'enc-2026')?.state, 'active', label);
+      assert.equal(encAfter.entries.find((e) => e.kid === 'enc-2025')?.state, 'previous', label);
       const audit = await verifyAuditLogFile(auditPath);
       assert.ok(audit.ok, `${label}: audit log ${JSON.stringify(audit.problems)}`);
       await removeDir(folder);
