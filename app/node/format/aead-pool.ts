@@ -54,8 +54,18 @@ export interface JobOutput {
   readonly tags: Uint8Array | null;
 }
 
-const TSX_API = import.meta.resolve('tsx/esm/api');
-const WORKER_URL = new URL('./aead-worker.ts', import.meta.url).href;
+/** The worker entry next to this module: `.ts` when run from source (tsx), `.js` when built. */
+const SELF_IS_TS = import.meta.url.endsWith('.ts');
+const WORKER_URL = new URL(SELF_IS_TS ? './aead-worker.ts' : './aead-worker.js', import.meta.url);
+
+function startWorker(): Worker {
+  if (!SELF_IS_TS) return new Worker(WORKER_URL);
+  // From source the worker is TypeScript: register tsx inside it first (an execArgv `--import tsx` did not take
+  // effect for the worker's entry module on Node 20 here).
+  const tsxApi = import.meta.resolve('tsx/esm/api');
+  const code = `import(${JSON.stringify(tsxApi)}).then((m) => { m.register(); return import(${JSON.stringify(WORKER_URL.href)}); })`;
+  return new Worker(code, { eval: true });
+}
 
 interface Slot {
   readonly worker: Worker;
@@ -81,10 +91,7 @@ export class AeadPool {
   }
 
   private spawn(): Slot {
-    // The worker is TypeScript: register tsx inside it first (an execArgv `--import tsx` did not take effect for the
-    // worker's entry module on Node 20 here).
-    const code = `import(${JSON.stringify(TSX_API)}).then((m) => { m.register(); return import(${JSON.stringify(WORKER_URL)}); })`;
-    const worker = new Worker(code, { eval: true });
+    const worker = startWorker();
     const slot: Slot = { worker, busy: false };
     worker.on('message', (r: ChunkResult) => {
       const p = this.pending.get(r.id);
