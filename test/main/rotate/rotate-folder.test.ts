@@ -9,7 +9,7 @@ import { readFile, readdir, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isAppError } from '../../../app/errors.ts';
 import { emptyKeyset, type Keyset, type KeysetPurpose } from '../../../app/keys/keyset.ts';
-import { fingerprintOf, publicHalf } from '../../../app/keys/key.ts';
+import { fingerprintOf, generateMasterKey, publicHalf } from '../../../app/keys/key.ts';
 import { generateRecipientKeyPair, parseRotationBundle, unwrapKeyForRecipient, verifyRotationBundle } from '../../../app/keys/rotation-bundle.ts';
 import { fingerprintOfPublicKey } from '../../../app/keys/key.ts';
 import { AuditLog, verifyAuditLogFile } from '../../../app/node/audit/log.ts';
@@ -88,9 +88,16 @@ void test('dry run: exactly which files, tensors and signatures change, and noth
     assert.doesNotMatch(after.join('\n'), /model-vault-rotation/);
     // the plan reveals no key bytes
     assertNoKeyBytes(JSON.stringify(plan), allKeys(keys));
-    // a wrong old key is reported per file, not applied
-    const bad = await planRotation(folder, { ...options(keys), oldMasterKeys: [{ ...keys.newMaster, kid: 'enc-2025' }], newMasterKey: { ...keys.oldMaster, kid: 'enc-x' } }).catch((e: unknown) => e);
-    assert.ok(isAppError(bad) || (typeof bad === 'object' && bad !== null && 'problems' in bad));
+    // a wrong current key is reported per file, and the rotation refuses to start
+    const wrong = { ...options(keys), oldMasterKeys: [generateMasterKey('aes256gcm', { kid: 'enc-2025' })] };
+    const bad = await planRotation(folder, wrong);
+    assert.equal(bad.problems.length, 4);
+    assert.equal(bad.totals.filesToRewrap, 0);
+    await assert.rejects(rotateFolder(folder, wrong), (e: unknown) => isAppError(e) && /4 file\(s\) cannot be rotated/.test(e.message));
+    assert.deepEqual((await readdir(folder, { recursive: true })).sort(), before);
+    // an untrusted signer likewise
+    const untrusted = await planRotation(folder, { ...options(keys), trustedSigners: [publicHalf(keys.newSign)] }).catch((e: unknown) => e);
+    assert.ok(isAppError(untrusted) ? untrusted.code === 'VALIDATION' : (untrusted as { problems: { code: string }[] }).problems.every((p) => p.code === 'BAD_SIGNATURE'));
   });
 });
 
@@ -236,5 +243,18 @@ void test('a lock left by a killed process (dead pid, or empty and old) does not
     await writeFile(join(dir, 'audit.log.lock'), '4194000'); // above the usual pid_max: no such process
     await assert.rejects(rotateFolder(folder, options(keys, { newMasterKey: makeKeys().newMaster, audit: { log: new AuditLog(auditPath), actor: 'so' } })), (e: unknown) => isAppError(e) && e.code !== 'IO_ERROR');
     assert.doesNotMatch((await readdir(dir)).join(','), /audit\.log\.lock/);
+  });
+});
+
+void test('cancellation (AbortSignal) between files: CANCELLED, never broken, a rerun completes', async () => {
+  await withFolder(async (_dir, folder, keys) => {
+    const ac = new AbortController();
+    await assert.rejects(rotateFolder(folder, options(keys, { signal: ac.signal, afterFile: () => ac.abort() })), (e: unknown) => isAppError(e) && e.code === 'CANCELLED' && /run it again to resume/.test(e.message));
+    const journal = await readJournal(join(folder, '.model-vault-rotation.json'));
+    assert.equal(journal?.files.filter((f) => f.state === 'done').length, 1);
+    await assertNeverBroken(folder, keys, 'after cancel');
+    const report = await rotateFolder(folder, options(keys));
+    assert.equal(report.resumed, true);
+    for (const m of FIXTURE_MODELS) assert.ok(await verifyUnder(join(folder, m), keys, 'new'), m);
   });
 });
