@@ -145,6 +145,11 @@ export class BrokerClient {
     return this.call('POST', '/v1/models', body, PublishResponseSchema);
   }
 
+  /** Pushes a rotation bundle (issue 5) with the rewrapped headers (README §10). */
+  pushRotation(modelId: string, bundleText: string, files: readonly { path: string; header: Uint8Array }[]): Promise<v.InferOutput<typeof PublishResponseSchema>> {
+    return this.call('POST', '/v1/rotations', { modelId, bundle: bundleText, files: files.map((f) => ({ path: f.path, headerB64u: toB64url(f.header) })) }, PublishResponseSchema);
+  }
+
   subscribe(modelId: string, deviceIds?: readonly string[]): Promise<SubscriptionView> {
     return this.call('POST', '/v1/subscriptions', { modelId, ...(deviceIds === undefined ? {} : { deviceIds }) }, SubscriptionViewSchema);
   }

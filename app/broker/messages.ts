@@ -78,6 +78,14 @@ export const PublishedKeysSchema = v.strictObject({
 });
 export type PublishedKeys = v.InferOutput<typeof PublishedKeysSchema>;
 
+/** README §10: a rotation bundle (issue 5) whose new master key is wrapped for the broker id, plus the new headers. */
+export const RotationRequestSchema = v.strictObject({
+  modelId: IdSchema,
+  bundle: v.pipe(v.string(), v.maxLength(1024 * 1024)),
+  files: v.pipe(v.array(PublishFileSchema), v.minLength(1), v.maxLength(MAX_FILES_PER_MODEL)),
+});
+export type RotationRequest = v.InferOutput<typeof RotationRequestSchema>;
+
 export const HeaderHashSchema = v.strictObject({ path: FilePathSchema, sha256: Hex64Schema });
 export const PublishResponseSchema = v.strictObject({ modelId: IdSchema, files: v.array(HeaderHashSchema), resubscribed: v.number() });
 

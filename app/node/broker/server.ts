@@ -9,7 +9,7 @@ import { AppError, isAppError, type ErrorCode } from '../../errors.ts';
 import { fromUtf8 } from '../../crypto/bytes.ts';
 import {
   AddDeviceRequestSchema, AttestRequestSchema, ChallengeRequestSchema, EnrollRequestSchema, InviteRequestSchema, KeyRequestSchema,
-  MAX_BODY_BYTES, MAX_PUBLISH_BODY_BYTES, PublishRequestSchema, RevokeDeviceRequestSchema, RevokeSubscriptionRequestSchema,
+  MAX_BODY_BYTES, MAX_PUBLISH_BODY_BYTES, PublishRequestSchema, RevokeDeviceRequestSchema, RevokeSubscriptionRequestSchema, RotationRequestSchema,
   SubscribeRequestSchema, SubscriptionDeviceRequestSchema, SubscriptionRefSchema,
 } from '../../broker/messages.ts';
 import { fromB64url } from '../../keys/encoding.ts';
@@ -20,7 +20,7 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   VALIDATION: 400, FORMAT_INVALID: 400, TRAILING_BYTES: 400, HEADER_INVALID_JSON: 400, CRYPTO_METADATA_INVALID: 400, KEY_INVALID: 400, KEY_ALG_MISMATCH: 400, POLICY_INVALID: 400,
   AUTH_FAILED: 401, BAD_SIGNATURE: 401, DECRYPT_FAILED: 401, SIGNER_UNTRUSTED: 401,
   BROKER_REJECTED: 403, LICENCE_INVALID: 403, LICENCE_EXPIRED: 403, LICENCE_REVOKED: 403, POLICY_DENIED: 403,
-  NOT_FOUND: 404, ALREADY_EXISTS: 409, REPLAY_DETECTED: 409, LIMIT_EXCEEDED: 413, RATE_LIMITED: 429,
+  NOT_FOUND: 404, ALREADY_EXISTS: 409, MANIFEST_MISMATCH: 400, UNSUPPORTED: 400, REPLAY_DETECTED: 409, LIMIT_EXCEEDED: 413, RATE_LIMITED: 429,
   IO_ERROR: 503, KEY_NOT_FOUND: 500, INTERNAL: 500,
 };
 
@@ -77,6 +77,7 @@ export function createBrokerServer(service: BrokerService): BrokerServer {
     { method: 'POST', url: '/v1/devices', schema: AddDeviceRequestSchema, handler: (c, b) => { const x = b as v.InferOutput<typeof AddDeviceRequestSchema>; return s.addDevice(c, x.signPubB64u, x.boxPubB64u, x.label); } },
     { method: 'POST', url: '/v1/devices/revoke', schema: RevokeDeviceRequestSchema, handler: (c, b) => s.revokeDevice(c, (b as v.InferOutput<typeof RevokeDeviceRequestSchema>).deviceId) },
     { method: 'POST', url: '/v1/models', schema: PublishRequestSchema, bodyLimit: MAX_PUBLISH_BODY_BYTES, handler: (c, b) => s.publish(c, b as v.InferOutput<typeof PublishRequestSchema>) },
+    { method: 'POST', url: '/v1/rotations', schema: RotationRequestSchema, bodyLimit: MAX_PUBLISH_BODY_BYTES, handler: (c, b) => s.rotate(c, b as v.InferOutput<typeof RotationRequestSchema>) },
     { method: 'POST', url: '/v1/subscriptions', schema: SubscribeRequestSchema, handler: (c, b) => { const x = b as v.InferOutput<typeof SubscribeRequestSchema>; return s.subscribe(c, x.modelId, x.deviceIds); } },
     { method: 'POST', url: '/v1/subscriptions/approve', schema: SubscriptionRefSchema, handler: (c, b) => s.approve(c, (b as v.InferOutput<typeof SubscriptionRefSchema>).subscriptionId) },
     { method: 'POST', url: '/v1/subscriptions/revoke', schema: RevokeSubscriptionRequestSchema, handler: (c, b) => { const x = b as v.InferOutput<typeof RevokeSubscriptionRequestSchema>; return s.revokeSubscription(c, x.subscriptionId, x.reason); } },

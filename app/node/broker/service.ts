@@ -16,7 +16,7 @@ import { keyReleaseAad, publishAad } from '../../broker/client.ts';
 import { signLicence, signRevocationList, LICENCE_FORMAT, REVOCATIONS_FORMAT, type Licence, type RevocationList } from '../../broker/documents.ts';
 import {
   PublishedKeysSchema,
-  type EnrollRequest, type InfoResponse, type KeyResponse, type PublishRequest, type RuntimeFacts, type SubscriptionView,
+  type EnrollRequest, type InfoResponse, type KeyResponse, type PublishRequest, type RotationRequest, type RuntimeFacts, type SubscriptionView,
 } from '../../broker/messages.ts';
 import { inspectPublishedHeader, personalizeHeader } from '../../broker/personalize.ts';
 import { checkReleasePolicy, enforceRelease, type PolicyInput } from '../../broker/release-policy.ts';
@@ -24,6 +24,7 @@ import { checkTimestamp, deviceIdFor, parseAuthHeaders, verifyRequest, nobleVeri
 import { boxPublicKey, nobleX25519, openSealed, seal, SEAL_LABELS, type BoxKeyPair, type X25519Port } from '../../broker/seal.ts';
 import type { Role } from '../../broker/schemas.ts';
 import type { MasterKey } from '../../format/keys.ts';
+import { parseRotationBundle, unwrapKeyForRecipient, verifyRotationBundle } from '../../keys/rotation-bundle.ts';
 import { signingKeyFromSeed } from '../../format/keys.ts';
 import type { Db, Row, Sql } from './db.ts';
 import { openSecret, sealSecret, type Kek, type SealedSecret } from './kek.ts';
@@ -355,22 +356,68 @@ export class BrokerService {
         await q.run('INSERT INTO models (name, alg, enc_kid, sign_pub, policy, manifest, mode, duration_s, device_limit, grace_s, updated_at, id, producer_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)', [...cols, req.modelId, c.identityId, now]);
       } else {
         await q.run('UPDATE models SET name = ?, alg = ?, enc_kid = ?, sign_pub = ?, policy = ?, manifest = ?, mode = ?, duration_s = ?, device_limit = ?, grace_s = ?, updated_at = ? WHERE id = ?', [...cols, req.modelId]);
-        await q.run('DELETE FROM model_files WHERE model_id = ?', [req.modelId]);
       }
-      const keyBytes = b64(keys.keyB64u, 'key');
       const seedBytes = b64(keys.signingSeedB64u, 'seed');
-      await this.putSecret(q, `model:${req.modelId}:enc`, 'producer-enc', keyBytes, true);
       await this.putSecret(q, `model:${req.modelId}:sign`, 'producer-sign', seedBytes, true);
-      wipe(keyBytes, seedBytes);
-      for (const f of files) await q.run('INSERT INTO model_files (model_id, path, header, sha256) VALUES (?, ?, ?, ?)', [req.modelId, f.path, toB64url(f.header), f.sha256]);
-      const active = await q.all("SELECT id FROM subscriptions WHERE model_id = ? AND status = 'active'", [req.modelId]);
-      for (const s of active) {
-        await this.personalize(q, str(s, 'id'), req.modelId, false);
-        resubscribed++;
-      }
+      wipe(seedBytes);
+      resubscribed = await this.replaceMaterial(q, req.modelId, b64(keys.keyB64u, 'key'), files);
       return { value: undefined, details: `files=${files.length} resubscribed=${resubscribed}` };
     });
     return { modelId: req.modelId, files: files.map((f) => ({ path: f.path, sha256: f.sha256 })), resubscribed };
+  }
+
+  /** Replaces a model's master key and headers, and re-personalizes every active subscription (same subscriber keys). */
+  private async replaceMaterial(q: Sql, modelId: string, keyBytes: Uint8Array, files: readonly { path: string; header: Uint8Array; sha256: string }[]): Promise<number> {
+    try {
+      await this.putSecret(q, `model:${modelId}:enc`, 'producer-enc', keyBytes, true);
+    } finally {
+      wipe(keyBytes);
+    }
+    await q.run('DELETE FROM model_files WHERE model_id = ?', [modelId]);
+    for (const f of files) await q.run('INSERT INTO model_files (model_id, path, header, sha256) VALUES (?, ?, ?, ?)', [modelId, f.path, toB64url(f.header), f.sha256]);
+    const active = await q.all("SELECT id FROM subscriptions WHERE model_id = ? AND status = 'active'", [modelId]);
+    for (const s of active) await this.personalize(q, str(s, 'id'), modelId, false);
+    return active.length;
+  }
+
+  /**
+   * README §10: imports a rotation bundle (issue 5) for a master-key rotation. The bundle must be signed by the
+   * model's current signing key and wrap the new key for this broker; the new headers must be the bundle's.
+   */
+  async rotate(c: Caller, req: RotationRequest): Promise<{ modelId: string; files: { path: string; sha256: string }[]; resubscribed: number }> {
+    const who = { actor: c.identityId, action: 'model.rotate', object: req.modelId, model: req.modelId };
+    let resubscribed = 0;
+    const files: { path: string; header: Uint8Array; sha256: string }[] = [];
+    const value = await this.decide(who, async (q) => {
+      const m = await q.get('SELECT producer_id, alg, sign_pub FROM models WHERE id = ?', [req.modelId]);
+      if (m === undefined || str(m, 'producer_id') !== c.identityId) throw new AppError('NOT_FOUND', 'No such model of yours.');
+      if (this.brokerBox === undefined) throw new AppError('INTERNAL', 'The broker is not initialized.');
+      const bundle = parseRotationBundle(req.bundle);
+      const signPub = b64(str(m, 'sign_pub'), 'sign_pub');
+      const verdict = verifyRotationBundle(bundle, (pk) => ctEqual(pk, signPub));
+      if (!verdict.ok) throw new AppError('BAD_SIGNATURE', `The rotation bundle is not acceptable: ${verdict.problems.join('; ').slice(0, 300)}.`);
+      if (bundle.sign !== undefined) throw new AppError('UNSUPPORTED', 'This bundle also rotates the signing key: republish the model with `model-vault broker publish` and the new signing key.');
+      if (bundle.enc === undefined || bundle.enc.alg !== str(m, 'alg')) throw new AppError('VALIDATION', 'The rotation bundle must rotate the master key, keeping the model algorithm.');
+      const newKey = unwrapKeyForRecipient(bundle, { id: this.brokerId, publicKey: this.brokerBox.publicKey, secretKey: this.brokerBox.secretKey });
+      const seed = await this.secret(q, `model:${req.modelId}:sign`, 'producer-sign');
+      try {
+        const signer = signingKeyFromSeed(seed);
+        const master: MasterKey = { alg: newKey.alg, key: newKey.key, ...(newKey.kid === undefined ? {} : { kid: newKey.kid }) };
+        for (const f of req.files) {
+          const header = b64(f.headerB64u, 'headerB64u');
+          const sha = toHex(sha256(header));
+          if (!bundle.models.some((x) => x.path === f.path && x.newHeaderSha256 === sha)) throw new AppError('MANIFEST_MISMATCH', `The header of ${f.path} is not one the rotation bundle lists.`);
+          await inspectPublishedHeader(header, master, signer);
+          files.push({ path: f.path, header, sha256: sha });
+        }
+        await q.run('UPDATE models SET enc_kid = ?, updated_at = ? WHERE id = ?', [newKey.kid ?? null, this.now(), req.modelId]);
+        resubscribed = await this.replaceMaterial(q, req.modelId, newKey.key.slice(), files);
+      } finally {
+        wipe(seed, newKey.key);
+      }
+      return { value: { modelId: req.modelId, files: files.map((f) => ({ path: f.path, sha256: f.sha256 })), resubscribed }, details: `bundle=${bundle.bundleId} files=${files.length} resubscribed=${resubscribed}` };
+    });
+    return value;
   }
 
   // ---- subscriptions, licences, revocations -------------------------------------------------------------------------
