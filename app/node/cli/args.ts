@@ -7,7 +7,7 @@ import type { ParsedArgs } from './types.ts';
  */
 const BOOLEAN_FLAGS: ReadonlySet<string> = new Set([
   'json', 'help', 'version', 'no-open', 'yes', 'dry-run', 'plaintext', 'force', 'insecure-no-verify', 'quiet',
-  'header-only', 'ignore-policy', 'public', 'offline', 'verify', 'no-open-enrollment', 'resume',
+  'header-only', 'ignore-policy', 'public', 'offline', 'verify', 'no-open-enrollment', 'resume', 'generate',
 ]);
 
 export function parseArgs(argv: readonly string[]): ParsedArgs {

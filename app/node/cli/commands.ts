@@ -5,5 +5,6 @@ import { commands as demoCommands } from './demo.ts';
 import { commands as formatCommands } from './format.ts';
 import { commands as keysCommands } from './keys.ts';
 import { commands as brokerCommands } from './broker.ts';
+import { commands as rotateCommands } from './rotate.ts';
 
-export const ALL_COMMANDS: readonly CliCommand[] = [...appCommands, ...demoCommands, ...formatCommands, ...keysCommands, ...brokerCommands];
+export const ALL_COMMANDS: readonly CliCommand[] = [...appCommands, ...demoCommands, ...formatCommands, ...keysCommands, ...rotateCommands, ...brokerCommands];
