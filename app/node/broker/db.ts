@@ -99,13 +99,13 @@ class SqliteDb implements Db {
 
   tx<T>(fn: (q: Sql) => Promise<T>): Promise<T> {
     return this.serial(async () => {
-      this.db.exec('BEGIN IMMEDIATE');
+      this.stmt('BEGIN IMMEDIATE').run();
       try {
         const r = await fn(this.direct);
-        this.db.exec('COMMIT');
+        this.stmt('COMMIT').run();
         return r;
       } catch (e) {
-        if (this.db.inTransaction) this.db.exec('ROLLBACK');
+        if (this.db.inTransaction) this.stmt('ROLLBACK').run();
         throw e instanceof AppError ? e : storageError(e);
       }
     });

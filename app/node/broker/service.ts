@@ -671,13 +671,17 @@ export class BrokerService {
       await q.run('UPDATE tickets SET attempts = attempts + 1 WHERE id_hash = ?', [ticketHash]);
       const subscriptionId = str(row, 'subscription_id');
       const sub = await this.usableSubscription(q, c, str(row, 'model_id'), subscriptionId);
-      const expected = await q.all('SELECT path, sha256, header FROM personal_headers WHERE subscription_id = ? ORDER BY path', [subscriptionId]);
+      const expected = await q.all('SELECT path, sha256 FROM personal_headers WHERE subscription_id = ? ORDER BY path', [subscriptionId]);
       const differing = expected.filter((e) => {
         const got = req.headerHashes[str(e, 'path')];
         return got === undefined || !ctEqual(utf8(got), utf8(str(e, 'sha256')));
       });
       if (differing.length > 0) {
-        const headers = differing.map((e) => ({ path: str(e, 'path'), sha256: str(e, 'sha256'), headerB64u: str(e, 'header') }));
+        const headers = [];
+        for (const e of differing) {
+          const h = await q.get('SELECT header FROM personal_headers WHERE subscription_id = ? AND path = ?', [subscriptionId, str(e, 'path')]);
+          headers.push({ path: str(e, 'path'), sha256: str(e, 'sha256'), headerB64u: h === undefined ? '' : str(h, 'header') });
+        }
         return { value: { status: 'sync' as const, subscriptionId, headers }, result: 'sync', details: `differing=${differing.length}` };
       }
       const m = await q.get('SELECT alg, sign_pub FROM models WHERE id = ?', [str(row, 'model_id')]);
