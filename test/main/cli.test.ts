@@ -71,6 +71,10 @@ test('the installed bin runs the demo and writes the demo model', { timeout: 120
   assert.deepEqual(byName('Verify again'), { newKeyOk: true, oldKeyRefused: true });
   assert.deepEqual(byName('Key release'), { synced: 2, personalOk: true, keysDistinct: true, producerKeyRefused: true, subscriberKeyRefusedOnOriginal: true });
   assert.equal(byName('Enroll a subscriber')?.status, 'active');
+  const rotation = byName('Rotate the master key');
+  assert.equal(rotation?.filesRewrapped, 2);
+  assert.equal(rotation?.subscriberKeyUnchanged, true);
+  assert.equal(rotation?.resynced, 2);
   // Nothing secret on the screen: the key files' secret members never appear in the narration or the JSON.
   for (const name of ['producer-master.jwk', 'producer-signing.jwk', 'producer-master-2.jwk']) {
     const jwk = JSON.parse(readFileSync(join(dir, 'keys', name), 'utf8')) as { k?: string; d?: string };

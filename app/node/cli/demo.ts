@@ -14,7 +14,7 @@ import { probeKeychain } from '../keychain-status.ts';
 import { packageModel } from '../format/package.ts';
 import { verifyModel } from '../format/verify.ts';
 import { openModel } from '../format/open-model.ts';
-import { rewrapModel } from '../format/rotate.ts';
+import { planRotation, rotateFolder } from '../keys/rotate-folder.ts';
 import { getStatus } from '../services/status.ts';
 import { BrokerClient } from '../../broker/client.ts';
 import { seedSigner } from '../../broker/request-signing.ts';
@@ -81,7 +81,8 @@ const demoCommand: CliCommand = {
     "producer's keys; package the folder (per-tensor encryption, signed header and manifest, embedded policy);",
     'inspect and verify it; show that a changed config is caught; start an embedded broker (SQLite) and publish;',
     'enroll a subscriber device, subscribe, and get the key released (personalized headers, a per-subscriber key',
-    'wrapped to the device); verify the subscriber copy; rotate the master key offline and verify again.',
+    'wrapped to the device); verify the subscriber copy; rotate the master key offline (dry run, journal, signed',
+    'bundle), carry the bundle to the broker, watch the subscriber re-sync with its key unchanged, and verify again.',
     'Mounting for an inference runtime follows in a later release.',
     '',
     '  --dir DIR   where to write the demo files (default: a new folder under the system temp directory)',
@@ -269,29 +270,39 @@ const demoCommand: CliCommand = {
         { synced: released.synced.size, personalOk: personal.ok, keysDistinct: distinct, producerKeyRefused: !producerKeyOnCopy.ok, subscriberKeyRefusedOnOriginal: !subscriberKeyOnOriginal.ok },
       );
       if (!personal.ok || !distinct || producerKeyOnCopy.ok || subscriberKeyOnOriginal.ok) throw new Error('demo: key release did not isolate the subscriber');
+      // 10. Offline rotation of the master key, carried to the broker as a signed bundle
+      const newMaster = generateMasterKey('aes256gcm');
+      const rotationOptions = { oldMasterKeys: [master], newMasterKey: newMaster, oldSigningKey: signer, trustedSigners: trusted };
+      const plan = await planRotation(packaged, rotationOptions);
+      const bundlePath = join(workDir, 'rotation-bundle.json');
+      const rotation = await rotateFolder(packaged, { ...rotationOptions, brokerRecipients: [{ id: info.brokerId, publicKey: brokerBoxPub }], bundleOut: bundlePath });
+      await writeKeyFile(join(keysDir, 'producer-master-2.jwk'), serializeJwk(newMaster, { includeSecret: true }));
+      const rotatedFiles = await Promise.all(result.shards.map(async (path) => ({ path, header: headerOf(new Uint8Array(await readFile(join(packaged, path)))) })));
+      const pushed = await producer.pushRotation(modelId, await readFile(bundlePath, 'utf8'), rotatedFiles);
+      const resynced = await subscriber.releaseKey(modelId, released.synced, { os: process.platform, app_version: status.version }, subscriberBox);
+      steps.record(
+        'Rotate the master key offline (dry run, then rewrap and re-sign; tensor data untouched) and carry the signed bundle to the broker',
+        [
+          `dry run: ${plan.totals.filesToRewrap} files to rewrap, ${plan.totals.wrappedKeysChanging} wrapped keys and ${plan.totals.signaturesChanging} signatures change, ${plan.totals.dataBytesUntouched} data bytes untouched`,
+          keyLine('new master key', newMaster),
+          `bundle ${rotation.bundle.bundleId} → ${bundlePath}; the broker re-personalized ${String(pushed.resubscribed ?? 0)} subscription(s)`,
+          `the subscriber keeps its key (${ctEqual(resynced.key, released.key) ? 'unchanged' : 'changed!'}) and picked up ${resynced.synced.size} new personalized headers at its next key release`,
+        ],
+        { filesRewrapped: rotation.files.filter((f) => f.result === 'rewrapped').length, bundle: bundlePath, subscriberKeyUnchanged: ctEqual(resynced.key, released.key), resynced: resynced.synced.size },
+      );
+
+      // 11. Verify again: the new key opens the producer's copy, the old one no longer does
+      const after = await verifyModel(packaged, { masterKeys: [newMaster], trustedSigners: trusted });
+      const withOld = await verifyModel(packaged, { masterKeys: [master], trustedSigners: trusted });
+      steps.record(
+        'Verify again after rotation',
+        [`with the new key: ${after.ok ? 'OK' : 'FAILED'}`, `with the old key: ${withOld.ok ? 'still opens (unexpected!)' : `refused (${withOld.problems[0]?.code ?? 'error'})`}`],
+        { newKeyOk: after.ok, oldKeyRefused: !withOld.ok },
+      );
+      if (!after.ok || withOld.ok) throw new Error('demo: rotation did not take effect');
     } finally {
       await broker?.close();
     }
-
-    // 10. Offline rotation of the master key
-    const newMaster = generateMasterKey('aes256gcm');
-    await rewrapModel(packaged, { old: { masterKeys: [master], trustedSigners: trusted }, masterKey: newMaster, signingKey: signer as SigningKey & { seed: Uint8Array } });
-    await writeKeyFile(join(keysDir, 'producer-master-2.jwk'), serializeJwk(newMaster, { includeSecret: true }));
-    steps.record(
-      'Rotate the master key offline: data keys rewrapped, headers re-signed, tensor data untouched',
-      [keyLine('new master key', newMaster), `retired for this model: ${master.kid ?? '(none)'}`],
-      { newMaster: { kid: newMaster.kid, fingerprint: fingerprintOf(newMaster) } },
-    );
-
-    // 11. Verify again: the new key opens it, the old one no longer does
-    const after = await verifyModel(packaged, { masterKeys: [newMaster], trustedSigners: trusted });
-    const withOld = await verifyModel(packaged, { masterKeys: [master], trustedSigners: trusted });
-    steps.record(
-      'Verify again after rotation',
-      [`with the new key: ${after.ok ? 'OK' : 'FAILED'}`, `with the old key: ${withOld.ok ? 'still opens (unexpected!)' : `refused (${withOld.problems[0]?.code ?? 'error'})`}`],
-      { newKeyOk: after.ok, oldKeyRefused: !withOld.ok },
-    );
-    if (!after.ok || withOld.ok) throw new Error('demo: rotation did not take effect');
 
     if (io.json) io.out(JSON.stringify({ ok: true, workDir, steps: steps.records }));
     else io.out(`\nDemo finished. Files are in ${workDir}.`);
