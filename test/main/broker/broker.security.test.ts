@@ -321,6 +321,20 @@ for (const target of TARGETS) {
       const text = JSON.stringify(all);
       for (const enc of ['hex', 'base64', 'base64url'] as const) assert.ok(!text.includes(Buffer.from(model.masterKey.key).toString(enc)));
     });
+
+    test('database theft reveals no key: producer, subscriber and broker keys are sealed under the KEK', async () => {
+      const a = await enrollSubscriber(broker.url, 'Thief', now);
+      await a.client.subscribe('llm-1');
+      const k = await a.client.releaseKey('llm-1', headersMap(model), { os: 'linux' }, a.device.box);
+      const dump: string[] = [];
+      for (const table of ['secrets', 'models', 'model_files', 'personal_headers', 'licences', 'audit', 'tickets', 'challenges', 'identities', 'devices']) {
+        dump.push(JSON.stringify(await broker.server.service.db.all(`SELECT * FROM ${table}`)));
+      }
+      const text = dump.join('\n');
+      for (const key of [model.masterKey.key, model.signingSeed, k.key]) {
+        for (const enc of ['hex', 'base64', 'base64url'] as const) assert.ok(!text.includes(Buffer.from(key).toString(enc)), `a key appears in the database (${enc})`);
+      }
+    });
   });
 }
 
