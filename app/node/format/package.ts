@@ -114,22 +114,48 @@ interface FileContext {
   readonly label: string;
 }
 
-async function readPlainHeader(path: string): Promise<{ header: SafetensorsHeader; size: number }> {
+/**
+ * Where the packager reads plaintext from: a plain safetensors file on disk, or (for re-encryption) a verified
+ * CryptoTensors file decrypted on the fly, so that plaintext never has to be written to disk. Reads are absolute
+ * positions in the plain file's layout (`header.dataStart + tensor.begin + offset`), always within one tensor.
+ */
+export interface PlainInput {
+  readonly header: SafetensorsHeader;
+  read(position: number, length: number): Promise<Uint8Array>;
+  close(): Promise<void>;
+}
+
+async function openPlainFile(path: string): Promise<PlainInput> {
   const src = await openFileSource(path);
   try {
     const n = readHeaderLength(await src.read(0, Math.min(PREFIX_BYTES, src.size)), src.size);
     const parsed = parseModelHeader(await src.read(PREFIX_BYTES, n), src.size);
     if (parsed.crypto !== null || parsed.strippedCrypto) throw new AppError('VALIDATION', 'The input is already a CryptoTensors file: rewrap or reencrypt it instead.');
-    return { header: parsed.header, size: src.size };
-  } finally {
+    return { header: parsed.header, read: (position, length) => readExact(src.handle, position, length), close: async () => src.close?.() };
+  } catch (e) {
     await src.close?.();
+    throw e;
   }
 }
 
-/** Packages one plain safetensors file into `outPath` (written in place: callers give a temp path). */
-async function packageFileTo(inPath: string, outPath: string, ctx: FileContext): Promise<ModelPlan> {
+async function readPlainHeader(path: string): Promise<{ header: SafetensorsHeader }> {
+  const input = await openPlainFile(path);
+  await input.close();
+  return { header: input.header };
+}
+
+/** Packages one plain input into `outPath` (written in place: callers give a temp path). Closes the input. */
+async function packageFileTo(input: PlainInput, outPath: string, ctx: FileContext): Promise<ModelPlan> {
+  try {
+    return await packageInputTo(input, outPath, ctx);
+  } finally {
+    await input.close();
+  }
+}
+
+async function packageInputTo(input: PlainInput, outPath: string, ctx: FileContext): Promise<ModelPlan> {
   const { options, pool, progress } = ctx;
-  const { header: src } = await readPlainHeader(inPath);
+  const src = input.header;
   const encOptions: EncryptOptions = {
     masterKey: options.masterKey, signingKey: options.signingKey,
     ...(options.version === undefined ? {} : { version: options.version }),
@@ -171,7 +197,6 @@ async function packageFileTo(inPath: string, outPath: string, ctx: FileContext):
   });
   const headerLen = buildHeader(headerParts(placeholderEntries, placeholderDigests)).length;
 
-  const input = await open(inPath, 'r');
   let out: FileHandle | undefined;
   try {
     out = await open(outPath, 'wx', 0o644);
@@ -188,7 +213,7 @@ async function packageFileTo(inPath: string, outPath: string, ctx: FileContext):
       if (!plan.encrypted.has(t.name)) {
         const h = createSha256();
         for (let off = 0; off < len; off += BLOCK_BYTES) {
-          const block = await readExact(input, inPos + off, Math.min(BLOCK_BYTES, len - off));
+          const block = await input.read(inPos + off, Math.min(BLOCK_BYTES, len - off));
           h.update(block);
           await writeAll(out, block, outPos + off);
           progress.bytesDone += block.length;
@@ -206,7 +231,7 @@ async function packageFileTo(inPath: string, outPath: string, ctx: FileContext):
               const iv = randomBytes(NONCE_BYTES);
               const sealer = streamSealer(plan.alg, dek, iv);
               for (let off = 0; off < len; off += BLOCK_BYTES) {
-                const block = await readExact(input, inPos + off, Math.min(BLOCK_BYTES, len - off));
+                const block = await input.read(inPos + off, Math.min(BLOCK_BYTES, len - off));
                 await writeAll(out, sealer.update(block), outPos + off);
                 progress.bytesDone += block.length;
                 progress.emit(ctx.label);
@@ -227,7 +252,7 @@ async function packageFileTo(inPath: string, outPath: string, ctx: FileContext):
                 checkAbort(options.signal);
                 const start = first * plan.chunkSize;
                 const end = Math.min(len, (first + chunksPerBatch) * plan.chunkSize);
-                const block = await readExact(input, inPos + start, end - start);
+                const block = await input.read(inPos + start, end - start);
                 const outHandle = out;
                 const p = pool.run({ op: 'seal', alg: plan.alg, key: dek, baseIv, firstIndex: first, chunkSize: plan.chunkSize, data: block.buffer as ArrayBuffer })
                   .then(async (r) => {
@@ -263,7 +288,6 @@ async function packageFileTo(inPath: string, outPath: string, ctx: FileContext):
     return plan;
   } finally {
     await out?.close();
-    await input.close();
   }
 }
 
@@ -317,7 +341,7 @@ export async function packageModel(options: PackageOptions): Promise<PackageResu
     if (inStat.isFile()) {
       const { header: h } = await readPlainHeader(options.input);
       const progress = new Progress(h.dataLength, h.tensors.length, options.onProgress);
-      const plan = await packageFileTo(options.input, temp, { pool, progress, options, label: options.input });
+      const plan = await packageFileTo(await openPlainFile(options.input), temp, { pool, progress, options, label: options.input });
       plan.warnings.forEach((w) => warnings.add(w));
       progress.emit(options.input, true);
       await commit(temp, options.output, options.overwrite === true);
@@ -341,7 +365,7 @@ export async function packageModel(options: PackageOptions): Promise<PackageResu
     for (const s of shards) {
       const dest = join(temp, s);
       await mkdir(join(dest, '..'), { recursive: true });
-      const plan = await packageFileTo(join(options.input, s), dest, { pool, progress, options, manifest: text, label: s });
+      const plan = await packageFileTo(await openPlainFile(join(options.input, s)), dest, { pool, progress, options, manifest: text, label: s });
       plan.warnings.forEach((w) => warnings.add(w));
     }
     for (const f of others) {
@@ -356,6 +380,29 @@ export async function packageModel(options: PackageOptions): Promise<PackageResu
     await fsyncPath(temp).catch(() => undefined);
     await commit(temp, options.output, options.overwrite === true);
     return { output: options.output, shards, otherFiles: others, bytes: total, warnings: [...warnings] };
+  } catch (e) {
+    await removeQuietly(temp);
+    throw e;
+  } finally {
+    if (options.workers !== undefined) await pool.close();
+  }
+}
+
+/**
+ * Packages one `PlainInput` (e.g. a decrypting view of an existing CryptoTensors file) into `output`, atomically.
+ * Used by re-encryption, so plaintext stays in memory, a block at a time.
+ */
+export async function packagePlainInput(input: PlainInput, output: string, options: Omit<PackageOptions, 'input' | 'output'>): Promise<PackageResult> {
+  await ensureAbsent(output, options.overwrite === true);
+  const pool = options.workers === undefined ? sharedPool() : new AeadPool(options.workers);
+  const temp = tempPathFor(output);
+  try {
+    const full: PackageOptions = { ...options, input: output, output };
+    const progress = new Progress(input.header.dataLength, input.header.tensors.length, options.onProgress);
+    const plan = await packageFileTo(input, temp, { pool, progress, options: full, label: output });
+    progress.emit(output, true);
+    await commit(temp, output, options.overwrite === true);
+    return { output, shards: [output], otherFiles: [], bytes: (await stat(output)).size, warnings: [...plan.warnings] };
   } catch (e) {
     await removeQuietly(temp);
     throw e;

@@ -7,16 +7,16 @@
  */
 import { copyFile, mkdir, open, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { AppError } from '../../errors.ts';
+import { AppError, BugError } from '../../errors.ts';
 import { wipe } from '../../crypto/bytes.ts';
 import type { PolicyTexts } from '../../format/crypto-metadata.ts';
 import type { MasterKey, SigningKey } from '../../format/keys.ts';
 import { rewrapSource, type RewrapOptions } from '../../format/rewrap.ts';
-import { canonicalHeaderText, encodeHeader, type TensorInfo } from '../../format/safetensors.ts';
+import type { SafetensorsHeader } from '../../format/safetensors.ts';
 import { commit, fsyncPath, removeQuietly, tempPathFor } from './atomic.ts';
 import { openFileSource } from './file-source.ts';
 import { openModel, type NodeOpenOptions } from './open-model.ts';
-import { folderLayout, packageModel, type PackageOptions } from './package.ts';
+import { folderLayout, packagePlainInput, type PackageOptions, type PlainInput } from './package.ts';
 
 const COPY_BLOCK = 8 * 1024 * 1024;
 
@@ -87,30 +87,42 @@ export interface ReencryptOptions {
   readonly onProgress?: PackageOptions['onProgress'];
 }
 
-/** Decrypts a file tensor by tensor into a private temporary plain file. */
-async function decryptToPlain(input: string, dest: string, old: NodeOpenOptions): Promise<{ encrypted: Set<string>; policy: PolicyTexts | undefined }> {
+/**
+ * A decrypting view of a verified CryptoTensors file as the plain file it protects (same tensor offsets: the ciphers
+ * are length-preserving). Chunked (v2) tensors are read a slice at a time; a monolithic (v1) tensor is decrypted and
+ * authenticated whole once and served from memory until the next tensor, then wiped. Nothing is written to disk.
+ */
+async function openDecryptingInput(input: string, old: NodeOpenOptions): Promise<{ plain: PlainInput; encrypted: Set<string>; policy: PolicyTexts | undefined }> {
   const m = await openModel(input, old);
-  try {
-    const md = new Map([...m.metadata(), ...[...m.reservedMetadata()].filter(([k]) => !k.startsWith('__crypto') && !['__encryption__', '__policy__', '__signature__', '__ct_digests__', '__ct_manifest__'].includes(k))]);
-    const tensors: TensorInfo[] = m.offsetKeys().map((n) => m.parsed.header.byName.get(n) as TensorInfo);
-    const header = encodeHeader(canonicalHeaderText(md.size === 0 ? null : md, tensors));
-    const encrypted = new Set(tensors.filter((t) => m.info(t.name).encrypted).map((t) => t.name));
-    const out = await open(dest, 'wx', 0o600);
-    try {
-      await out.write(header, 0, header.length, 0);
-      for (const t of tensors) {
-        const { data } = await m.getTensor(t.name);
-        await out.write(data, 0, data.length, header.length + t.begin);
-        if (encrypted.has(t.name)) wipe(data);
+  const reserved = new Set(['__encryption__', '__policy__', '__signature__', '__ct_digests__', '__ct_manifest__']);
+  const md = new Map([...m.metadata(), ...[...m.reservedMetadata()].filter(([k]) => !k.startsWith('__crypto') && !reserved.has(k))]);
+  const source = m.parsed.header;
+  const header: SafetensorsHeader = { ...source, metadata: md.size === 0 ? null : md };
+  const tensors = [...source.tensors].sort((a, b) => a.begin - b.begin);
+  const encrypted = new Set(tensors.filter((t) => m.info(t.name).encrypted).map((t) => t.name));
+  const chunked = m.parsed.crypto?.keys.chunked === true;
+  let cached: { name: string; data: Uint8Array } | undefined;
+  const plain: PlainInput = {
+    header,
+    async read(position, length) {
+      const offset = position - source.dataStart;
+      const t = tensors.find((x) => x.begin <= offset && offset + length <= x.end);
+      if (t === undefined) throw new BugError('reencrypt: a read crossed a tensor boundary');
+      const start = offset - t.begin;
+      if (!encrypted.has(t.name) || chunked) return m.getSlice(t.name, start, start + length);
+      if (cached?.name !== t.name) {
+        if (cached !== undefined) wipe(cached.data);
+        cached = { name: t.name, data: (await m.getTensor(t.name)).data };
       }
-      await out.sync();
-    } finally {
-      await out.close();
-    }
-    return { encrypted, policy: m.parsed.crypto?.policy };
-  } finally {
-    await m.close();
-  }
+      return cached.data.slice(start, start + length);
+    },
+    async close() {
+      if (cached !== undefined) wipe(cached.data);
+      cached = undefined;
+      await m.close();
+    },
+  };
+  return { plain, encrypted, policy: m.parsed.crypto?.policy };
 }
 
 /** Re-encrypts a single file with fresh DEKs (same tensor selection as before). */
@@ -118,18 +130,15 @@ export async function reencryptModel(path: string, options: ReencryptOptions): P
   const st = await stat(path);
   if (!st.isFile()) throw new AppError('UNSUPPORTED', 'reencrypt works on one file at a time; run it per shard.');
   const target = options.output ?? path;
-  const plain = tempPathFor(target);
-  try {
-    const { encrypted, policy } = await decryptToPlain(path, plain, options.old);
-    await packageModel({
-      input: plain, output: target, overwrite: true, masterKey: options.masterKey, signingKey: options.signingKey, encrypt: [...encrypted],
+  const { plain, encrypted, policy } = await openDecryptingInput(path, options.old);
+  {
+    await packagePlainInput(plain, target, {
+      overwrite: true, masterKey: options.masterKey, signingKey: options.signingKey, encrypt: [...encrypted],
       ...(options.version === undefined ? {} : { version: options.version }),
       ...(options.chunkSize === undefined ? {} : { chunkSize: options.chunkSize }),
       ...(options.policy === undefined ? (policy === undefined ? {} : { policy }) : { policy: options.policy }),
       ...(options.onProgress === undefined ? {} : { onProgress: options.onProgress }),
     });
     return { output: target };
-  } finally {
-    await removeQuietly(plain);
   }
 }

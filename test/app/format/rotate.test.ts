@@ -53,3 +53,37 @@ void test('rewrapModel and reencryptModel on a file', async () => {
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+void test('reencryptModel streams from the decrypting reader: no plaintext temporary, v1 → v2 and v2 → v1, tensors larger than a block', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'mv-reenc-'));
+  const { watch } = await import('node:fs');
+  try {
+    const path = join(dir, 'big.safetensors');
+    const big = detBytes('big', 20 * 1024 * 1024 + 3); // spans three 8 MiB read blocks
+    await writeFile(path, encodeModel([{ name: 'big', dtype: 'U8', shape: [big.length], data: big }, { name: 'small', dtype: 'U8', shape: [5], data: seq(7, 5) }], { masterKey: MASTER_256, signingKey: SIGNER, version: 1, policy: { local: 'package model\nallow := true' } }).bytes);
+    const created = new Set<string>();
+    const watcher = watch(dir, (_event, name) => {
+      if (name !== null) created.add(name);
+    });
+    try {
+      await reencryptModel(path, { old: { masterKeys: [MASTER_256], trustedSigners: [SIGNER] }, masterKey: NEW, signingKey: SIGNER, version: 2, chunkSize: 1024 * 1024 });
+      const m = await openModel(path, { masterKeys: [NEW], trustedSigners: [SIGNER] });
+      assert.equal(sha256Hex((await m.getTensor('big')).data), sha256Hex(big));
+      assert.deepEqual((await m.getTensor('small')).data, seq(7, 5));
+      await m.close();
+      await reencryptModel(path, { old: { masterKeys: [NEW], trustedSigners: [SIGNER] }, masterKey: MASTER_256, signingKey: SIGNER, version: 1 });
+      const m2 = await openModel(path, { masterKeys: [MASTER_256], trustedSigners: [SIGNER] });
+      assert.equal(sha256Hex((await m2.getTensor('big')).data), sha256Hex(big));
+      await m2.close();
+    } finally {
+      watcher.close();
+    }
+    // Only the model itself and the atomic output's temporaries (ciphertext) ever appeared: no plain file.
+    const others = [...created].filter((n) => n !== 'big.safetensors');
+    assert.ok(others.every((n) => n.startsWith('.big.safetensors.mv-tmp-')), others.join(', '));
+    assert.ok(others.length <= 2, `one temporary per re-encryption, saw ${others.length}`);
+    assert.deepEqual((await readdir(dir)).sort(), ['big.safetensors']);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
