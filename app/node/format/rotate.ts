@@ -3,7 +3,7 @@
  * - `rewrapModel`: new master and/or signing key; DEKs, nonces and the data section stay byte-identical.
  * - `reencryptModel`: fresh DEKs and nonces (revokes anyone holding old DEKs); may change alg, version, chunking;
  *   keeps the tensor selection and (unless a new one is given) the policy.
- *   It decrypts one tensor at a time into a plain temporary file (mode 0600, removed afterwards) and repackages it.
+ *   It reads the verified file through a decrypting view straight into the packager: no plaintext touches the disk.
  */
 import { copyFile, mkdir, open, stat } from 'node:fs/promises';
 import { join } from 'node:path';
