@@ -6,12 +6,17 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { rmSync, writeFileSync } from 'node:fs';
+import { readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const STAMP = `${process.pid}`;
+
+// Probes left behind by a run that was killed mid-test would break every later typecheck: remove them first.
+for (const dir of ['app', 'app/node', 'renderer']) {
+  for (const name of readdirSync(join(ROOT, dir))) if (/^layer-probe-.*\.ts$/.test(name)) rmSync(join(ROOT, dir, name), { force: true });
+}
 
 function withProbes<T>(probes: Record<string, string>, body: (paths: string[]) => T): T {
   const paths = Object.keys(probes).map((rel) => join(ROOT, rel));
