@@ -160,3 +160,26 @@ test('a published header must be exactly prefix + JSON', () => {
   assert.equal(code(() => headerOnlySource(f.header.subarray(0, f.header.length - 1))), 'FORMAT_INVALID');
   assert.equal(code(() => headerOnlySource(new Uint8Array(3))), 'FORMAT_INVALID');
 });
+
+test('the client says BROKER_UNREACHABLE when nothing answers and BROKER_REJECTED for a non-broker answer', async () => {
+  const { BrokerClient } = await import('../../../app/broker/client.ts');
+  const { fetchHttpPort } = await import('../../../app/node/broker/http-port.ts');
+  const { createServer } = await import('node:http');
+  const signer = seedSigner(randomBytes(32));
+  const dead = new BrokerClient({ baseUrl: 'http://127.0.0.1:9', http: fetchHttpPort({ timeoutMs: 3000 }), signer });
+  await assert.rejects(dead.sync(), (e: unknown) => isAppError(e) && e.code === 'BROKER_UNREACHABLE');
+  const server = createServer((_req, res) => {
+    res.writeHead(200, { 'content-type': 'text/plain' });
+    res.end('hello');
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  try {
+    const addr = server.address();
+    const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
+    const wrong = new BrokerClient({ baseUrl: `http://127.0.0.1:${port}`, http: fetchHttpPort(), signer });
+    await assert.rejects(wrong.sync(), (e: unknown) => isAppError(e) && e.code === 'BROKER_REJECTED');
+  } finally {
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+  assert.throws(() => new BrokerClient({ baseUrl: 'ftp://x/y', http: fetchHttpPort(), signer }), (e: unknown) => isAppError(e) && e.code === 'VALIDATION');
+});
