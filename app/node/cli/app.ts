@@ -11,7 +11,7 @@ import { getStatus } from '../services/status.ts';
 import { startWebHost } from '../web/host.ts';
 type ViteModule = typeof import('vite'); // eslint-disable-line @typescript-eslint/consistent-type-imports -- a lazily imported devDependency
 import { stringFlag } from './args.ts';
-import { usageError } from './main.ts';
+import { usageError } from './usage.ts';
 import { type CliCommand, type CliIo, EXIT } from './types.ts';
 
 const statusCommand: CliCommand = {

@@ -8,7 +8,7 @@
  * prompt on a terminal; backups use --backup-passphrase-file or MODEL_VAULT_BACKUP_PASSPHRASE.
  */
 import { promises as fs } from 'node:fs';
-import { userInfo } from 'node:os';
+import { actorOf } from './actor.ts';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { Writable } from 'node:stream';
@@ -73,15 +73,6 @@ function positionalsWith(args: ParsedArgs, ...boolFlags: string[]): string[] {
   return [...args.positionals, ...extra];
 }
 
-function actorOf(io: CliIo): string {
-  const explicit = io.env.MODEL_VAULT_ACTOR;
-  if (explicit !== undefined && explicit !== '') return explicit.slice(0, 200);
-  try {
-    return userInfo().username || 'unknown';
-  } catch {
-    return 'unknown';
-  }
-}
 
 function scryptParams(io: CliIo): ScryptParams {
   const log = io.env.MODEL_VAULT_SCRYPT_LOG_N;

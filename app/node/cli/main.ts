@@ -2,13 +2,13 @@
  * `model-vault`: the command-line interface. Gathers the commands of every domain, parses arguments, prints help,
  * and turns errors into exit codes and safe messages (never secrets).
  */
-import { AppError, isAppError, toErrorInfo } from '../../errors.ts';
+import { isAppError, toErrorInfo } from '../../errors.ts';
+import { PROGRAM } from './usage.ts';
 import { APP_NAME, APP_VERSION } from '../../version.ts';
 import { parseArgs } from './args.ts';
 import { ALL_COMMANDS } from './commands.ts';
 import { type CliCommand, type CliIo, EXIT } from './types.ts';
 
-const PROGRAM = 'model-vault';
 
 function findCommand(words: readonly string[]): { command: CliCommand; rest: string[] } | undefined {
   let best: CliCommand | undefined;
@@ -69,9 +69,4 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     else io.err(`error [${info.code}]: ${info.message}`);
     return isAppError(e) && e.code === 'VALIDATION' && e.message.startsWith('usage:') ? EXIT.USAGE : EXIT.ERROR;
   }
-}
-
-/** A usage error for a command: exits 2 with the command's usage line. */
-export function usageError(usage: string, problem: string): AppError {
-  return new AppError('VALIDATION', `usage: ${PROGRAM} ${usage} (${problem})`);
 }

@@ -13,7 +13,7 @@
  * (--store keychain|file) before any file is touched. Nothing secret is ever printed or logged.
  */
 import { promises as fs } from 'node:fs';
-import { userInfo } from 'node:os';
+import { actorOf } from './actor.ts';
 import { join, resolve } from 'node:path';
 import { AppError } from '../../errors.ts';
 import { parseJwkOrSet } from '../../keys/jwk.ts';
@@ -30,7 +30,7 @@ import { keystorePath } from '../keys/paths.ts';
 import { resolveKey, type KeyUse } from '../keys/sources.ts';
 import { defaultAuditLog } from '../audit/log.ts';
 import { clearDeadLock, defaultJournalPath, planRotation, readJournal, rotateFolder, JOURNAL_NAME, type BrokerRecipient, type KeysetPort, type RotationPlan, type RotationReport, type TrustedSigner } from '../keys/rotate-folder.ts';
-import { usageError } from './main.ts';
+import { usageError } from './usage.ts';
 import { type CliCommand, type CliIo, EXIT, type ParsedArgs } from './types.ts';
 
 const USAGE = 'keys rotate <folder> --old-key <kid|jwk>... [--new-key <kid|jwk> | --generate] [--sign-key <kid|jwk>] [--old-sign-key <kid|jwk>] [--trust <kid|jwk>]... [--dry-run | --yes] [--resume] [--bundle-out FILE] [--broker-key <id>:<x25519-b64>]... [--approval <M>/<N> --shares-dir DIR] [--owner <producer>] [--store keychain|file] [--json]';
@@ -67,15 +67,6 @@ function one(args: ParsedArgs, name: string): string | undefined {
   return all[0];
 }
 
-function actorOf(io: CliIo): string {
-  const explicit = io.env.MODEL_VAULT_ACTOR;
-  if (explicit !== undefined && explicit !== '') return explicit.slice(0, 200);
-  try {
-    return userInfo().username || 'unknown';
-  } catch {
-    return 'unknown';
-  }
-}
 
 async function passphraseOf(args: ParsedArgs, io: CliIo): Promise<string | undefined> {
   const file = one(args, 'passphrase-file');

@@ -1,4 +1,5 @@
 import { test } from 'node:test';
+import { codeOf } from './helpers.ts';
 import assert from 'node:assert/strict';
 import { parseConfigKey, parseJwk, parseJwkOrSet, serializeJwk, serializeJwkSet, toReferenceJwk } from '../../../app/keys/jwk.ts';
 import {
@@ -25,15 +26,6 @@ const D_B64 = 'ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8=';
 const X_B64 = 'Kay64UG8yvCyLhqU000LxzYeUm0L/hLIl5S8kyKWbdc=';
 const b64url = (s: string): string => Buffer.from(s, 'base64').toString('base64url');
 
-function codeOf(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    if (isAppError(e)) return e.code;
-    throw e;
-  }
-  return 'no error';
-}
 
 void test('reference dialect: read and written back byte-exactly (spec §4.1, test-vectors-plan form)', () => {
   const enc = '{"kty":"oct","alg":"aes256gcm","kid":"ex-enc","k":"' + K_B64 + '"}';

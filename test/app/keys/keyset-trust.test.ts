@@ -1,19 +1,10 @@
 import { test } from 'node:test';
+import { codeOf } from './helpers.ts';
 import assert from 'node:assert/strict';
 import { activeKey, addKey, emptyKeyset, parseKeyset, promoteKey, readableKeys, retireKey, rotationPair } from '../../../app/keys/keyset.ts';
 import { emptyTrustStore, evaluateSigner, forgetSigner, parseScope, parseTrustStore, serializeTrustStore, trustSigner, untrustSigner } from '../../../app/keys/trust.ts';
 import { describeKey, generateMasterKey, generateSigningKey, publicHalf } from '../../../app/keys/key.ts';
-import { isAppError } from '../../../app/errors.ts';
 
-function codeOf(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    if (isAppError(e)) return e.code;
-    throw e;
-  }
-  return 'no error';
-}
 
 void test('keyset: add → promote → retire, old keys readable until retired', () => {
   const k1 = describeKey(generateMasterKey());

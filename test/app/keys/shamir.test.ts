@@ -1,18 +1,10 @@
 import { test } from 'node:test';
+import { codeOf } from './helpers.ts';
 import assert from 'node:assert/strict';
 import { combineShares, decodeShare, encodeShare, gfInv, gfMul, splitSecret, type ShamirShare } from '../../../app/keys/shamir.ts';
 import { isAppError } from '../../../app/errors.ts';
 import { randomBytes } from '../../../app/crypto/random.ts';
 
-function codeOf(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    if (isAppError(e)) return e.code;
-    throw e;
-  }
-  return 'no error';
-}
 
 function* combos<T>(items: readonly T[], k: number, start = 0, acc: T[] = []): Generator<T[]> {
   if (acc.length === k) {
