@@ -8,7 +8,7 @@ import { AppError, isErrorCode } from '../errors.ts';
 import { fromUtf8, utf8, wipe } from '../crypto/bytes.ts';
 import { sha256, toHex } from '../crypto/sha256.ts';
 import { canonicalJson } from '../keys/canonical-json.ts';
-import { fromB64url, toB64url } from '../keys/encoding.ts';
+import { fromB64url, toB64url } from '../crypto/encoding.ts';
 import {
   AddDeviceResponseSchema, AttestResponseSchema, AuditResponseSchema, ChallengeResponseSchema, EnrollResponseSchema, ErrorEnvelopeSchema,
   HeadersResponseSchema, InfoResponseSchema, InviteResponseSchema, KeyResponseSchema, OkResponseSchema, PublishResponseSchema,

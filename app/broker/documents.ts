@@ -8,7 +8,7 @@ import { AppError } from '../errors.ts';
 import { utf8 } from '../crypto/bytes.ts';
 import { ed25519Sign, ed25519Verify } from '../crypto/ed25519.ts';
 import { canonicalJson, type CanonicalValue } from '../keys/canonical-json.ts';
-import { fromB64url, toB64url } from '../keys/encoding.ts';
+import { fromB64url, toB64url } from '../crypto/encoding.ts';
 import { IdSchema, DeviceIdSchema, B64uSchema } from './schemas.ts';
 
 export const LICENCE_FORMAT = 'model-vault/licence';

@@ -8,7 +8,7 @@ import { utf8 } from '../crypto/bytes.ts';
 import { ed25519Sign, ed25519Verify, ED25519_PUBLIC_BYTES } from '../crypto/ed25519.ts';
 import { randomBytes } from '../crypto/random.ts';
 import { sha256, toHex } from '../crypto/sha256.ts';
-import { fromB64url, toB64url } from '../keys/encoding.ts';
+import { fromB64url, toB64url } from '../crypto/encoding.ts';
 
 export const REQUEST_PREFIX = 'model-vault/broker/v1/request';
 export const NONCE_BYTES = 16;

@@ -10,7 +10,7 @@ import { AppError } from '../errors.ts';
 import { concatBytes, utf8, wipe } from '../crypto/bytes.ts';
 import { randomBytes } from '../crypto/random.ts';
 import { canonicalJson, type CanonicalValue } from '../keys/canonical-json.ts';
-import { fromB64url, toB64url } from '../keys/encoding.ts';
+import { fromB64url, toB64url } from '../crypto/encoding.ts';
 
 export const X25519_BYTES = 32;
 export const SEAL_LABELS = Object.freeze({ publish: 'publish', keyRelease: 'key-release' } as const);

@@ -27,15 +27,10 @@ export function createSha256(): Sha256Hasher {
   return hasher;
 }
 
-const HEX = '0123456789abcdef';
+/** Lowercase hex, for digests and fingerprints only (never keys): the one implementation in encoding.ts. */
+export { toHex } from './encoding.ts';
 
-/** Lowercase hex, for digests and fingerprints only (never keys). */
-export function toHex(bytes: Uint8Array): string {
-  let s = '';
-  for (const b of bytes) s += HEX.charAt(b >> 4) + HEX.charAt(b & 15);
-  return s;
-}
-
+/** Strict lowercase hex (digests are canonical lowercase); `undefined` when malformed. */
 export function fromHex(text: string): Uint8Array | undefined {
   if (text.length % 2 !== 0 || !/^[0-9a-f]*$/.test(text)) return undefined;
   const out = new Uint8Array(text.length / 2);

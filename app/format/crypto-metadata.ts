@@ -6,7 +6,7 @@
 import { AppError } from '../errors.ts';
 import { NONCE_BYTES, TAG_BYTES, aeadKeyBytes, normalizeAeadAlg, type AeadAlg } from '../crypto/aead.ts';
 import { ED25519_SIGNATURE_BYTES } from '../crypto/ed25519.ts';
-import { b64Decode, b64Encode } from './base64.ts';
+import { fromB64std, toB64std } from '../crypto/encoding.ts';
 import { cjString, compareCodePoints } from './canonical-json.ts';
 import { JsonSyntaxError, getMember, jsonU64, parseJson, type JsonObject, type JsonValue } from './json.ts';
 
@@ -145,7 +145,7 @@ function b64Field(obj: JsonObject, field: string, required: boolean): Uint8Array
     return undefined;
   }
   if (v.t !== 'str') bad(`An __encryption__ entry's ${field} is not a string.`);
-  const bytes = b64Decode(v.v);
+  const bytes = fromB64std(v.v);
   if (bytes === undefined) bad(`An __encryption__ entry's ${field} is not canonical padded base64.`);
   return bytes;
 }
@@ -189,9 +189,9 @@ export function encryptionText(entries: ReadonlyMap<string, EncryptionEntry>): s
   const names = [...entries.keys()].sort(compareCodePoints);
   const parts = names.map((name) => {
     const e = entries.get(name) as EncryptionEntry;
-    const f = [`"wrapped_key":"${b64Encode(e.wrappedKey)}"`, `"key_iv":"${b64Encode(e.keyIv)}"`, `"key_tag":"${b64Encode(e.keyTag)}"`];
-    if (e.baseIv !== undefined && e.tags !== undefined) f.push(`"base_iv":"${b64Encode(e.baseIv)}"`, `"tags":"${b64Encode(e.tags)}"`);
-    else if (e.iv !== undefined && e.tag !== undefined) f.push(`"iv":"${b64Encode(e.iv)}"`, `"tag":"${b64Encode(e.tag)}"`);
+    const f = [`"wrapped_key":"${toB64std(e.wrappedKey)}"`, `"key_iv":"${toB64std(e.keyIv)}"`, `"key_tag":"${toB64std(e.keyTag)}"`];
+    if (e.baseIv !== undefined && e.tags !== undefined) f.push(`"base_iv":"${toB64std(e.baseIv)}"`, `"tags":"${toB64std(e.tags)}"`);
+    else if (e.iv !== undefined && e.tag !== undefined) f.push(`"iv":"${toB64std(e.iv)}"`, `"tag":"${toB64std(e.tag)}"`);
     else throw new AppError('CRYPTO_METADATA_INVALID', 'An encryption entry has neither v1 nor v2 fields.');
     return `${cjString(name)}:{${f.join(',')}}`;
   });
@@ -230,7 +230,7 @@ export function policyText(policy: Partial<PolicyTexts> | undefined): string {
 // __signature__
 
 export function parseSignature(text: string): Uint8Array {
-  const sig = b64Decode(text);
+  const sig = fromB64std(text);
   if (sig?.length !== ED25519_SIGNATURE_BYTES) throw new AppError('BAD_SIGNATURE', 'Signature verification failed: the file was modified or was not signed by a trusted key.');
   return sig;
 }

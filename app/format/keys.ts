@@ -8,7 +8,7 @@ import { aeadKeyBytes, normalizeAeadAlg, type AeadAlg } from '../crypto/aead.ts'
 import { ctEqual } from '../crypto/bytes.ts';
 import { ED25519_PUBLIC_BYTES, ED25519_SEED_BYTES, ed25519PublicKey } from '../crypto/ed25519.ts';
 import { fingerprintOfPublicKey } from '../keys/key.ts';
-import { b64Decode, b64Encode } from './base64.ts';
+import { fromB64std, toB64std } from '../crypto/encoding.ts';
 import { JsonSyntaxError, parseJson, type JsonValue } from './json.ts';
 
 /** A master (key-encryption) key. `alg` keeps its spelling (written verbatim into headers, as the reference does). */
@@ -90,7 +90,7 @@ function objField(obj: Extract<JsonValue, { t: 'obj' }>, name: string): string |
 function decodeField(text: string | undefined, rfc: boolean, what: string): Uint8Array | undefined {
   if (text === undefined) return undefined;
   const std = rfc ? b64urlToStd(text) : text;
-  const bytes = std === undefined ? undefined : b64Decode(std);
+  const bytes = std === undefined ? undefined : fromB64std(std);
   if (bytes === undefined) throw new AppError('KEY_INVALID', `JWK field ${what} is not valid base64.`);
   return bytes;
 }
@@ -157,15 +157,15 @@ function idsJson(k: { readonly kid?: string; readonly jku?: string }): Record<st
 /** Emits a JWK in the reference dialect. Contains secret material for master and signing keys. */
 export function masterKeyToJwk(key: MasterKey): string {
   checkMasterKey(key);
-  return JSON.stringify({ kty: 'oct', alg: key.alg, ...idsJson(key), k: b64Encode(key.key) });
+  return JSON.stringify({ kty: 'oct', alg: key.alg, ...idsJson(key), k: toB64std(key.key) });
 }
 
 export function signingKeyToJwk(key: SigningKey): string {
   checkSigningKey(key);
-  return JSON.stringify({ kty: 'okp', alg: 'ed25519', ...idsJson(key), x: b64Encode(key.publicKey), d: b64Encode(key.seed) });
+  return JSON.stringify({ kty: 'okp', alg: 'ed25519', ...idsJson(key), x: toB64std(key.publicKey), d: toB64std(key.seed) });
 }
 
 export function verifyKeyToJwk(key: VerifyKey): string {
   checkVerifyKey(key);
-  return JSON.stringify({ kty: 'okp', alg: 'ed25519', ...idsJson(key), x: b64Encode(key.publicKey) });
+  return JSON.stringify({ kty: 'okp', alg: 'ed25519', ...idsJson(key), x: toB64std(key.publicKey) });
 }

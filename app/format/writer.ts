@@ -15,7 +15,7 @@ import {
   type EncryptionEntry, type KeyDescriptor, type PolicyTexts,
 } from './crypto-metadata.ts';
 import { checkMasterKey, checkSigningKey, type MasterKey, type SigningKey } from './keys.ts';
-import { b64Encode } from './base64.ts';
+import { toB64std } from '../crypto/encoding.ts';
 import { canonicalHeaderText, encodeHeader, hasOffsetTies, layoutTensors, type LaidOutTensor, type TensorSpec, type TensorWithData } from './safetensors.ts';
 import { signMessage, signedMessage } from './signing.ts';
 import { chunkCount, drawBaseIv, encryptTensor, wrapDek } from './tensor-cipher.ts';
@@ -114,7 +114,7 @@ export function buildHeader(p: HeaderParts): Uint8Array {
   m.set(ENCRYPTION_KEY, encryptionText(p.entries));
   m.set(POLICY_KEY, p.policyText);
   const sig = signMessage(signedMessage(m, p.tensors), p.signingKey.seed);
-  m.set(SIGNATURE_KEY, b64Encode(sig));
+  m.set(SIGNATURE_KEY, toB64std(sig));
   return encodeHeader(canonicalHeaderText(m, p.tensors));
 }
 

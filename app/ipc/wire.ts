@@ -3,7 +3,7 @@
  * travels as `{ "$bytes": "<base64>" }`; everything else is plain JSON. Electron IPC needs none of this (structured
  * clone carries Uint8Array as is).
  */
-import { fromB64std, toB64std } from '../keys/encoding.ts';
+import { fromB64std, toB64std } from '../crypto/encoding.ts';
 
 function b64ToBytes(text: string): Uint8Array {
   const bytes = fromB64std(text);

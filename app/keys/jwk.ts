@@ -11,7 +11,7 @@
  * Errors never quote field values: they name the field and describe its shape.
  */
 import { AppError } from '../errors.ts';
-import { fromB64std, fromB64url, toB64std } from './encoding.ts';
+import { fromB64std, fromB64url, toB64std } from '../crypto/encoding.ts';
 import {
   type KeyMaterial,
   type MasterAlg,

@@ -9,7 +9,7 @@ import { sha256 } from '@noble/hashes/sha2.js';
 import { concatBytes, ctEqual, utf8 } from '../crypto/bytes.ts';
 import { randomBytes } from '../crypto/random.ts';
 import { AppError } from '../errors.ts';
-import { toHex } from './encoding.ts';
+import { toHex } from '../crypto/encoding.ts';
 
 export const MASTER_ALGS = ['aes128gcm', 'aes256gcm', 'chacha20poly1305'] as const;
 export type MasterAlg = (typeof MASTER_ALGS)[number];

@@ -25,7 +25,7 @@ import { utf8 } from '../crypto/bytes.ts';
 import { randomBytes } from '../crypto/random.ts';
 import { AppError } from '../errors.ts';
 import { canonicalJson, type CanonicalValue } from './canonical-json.ts';
-import { fromB64std, toB64std } from './encoding.ts';
+import { fromB64std, toB64std } from '../crypto/encoding.ts';
 
 export interface ScryptParams {
   readonly N: number;

@@ -28,7 +28,7 @@ import { concatBytes, utf8, wipe } from '../crypto/bytes.ts';
 import { randomBytes } from '../crypto/random.ts';
 import { AppError } from '../errors.ts';
 import { canonicalJson, type CanonicalValue } from './canonical-json.ts';
-import { fromB64std, toB64std, toB64url, toHex } from './encoding.ts';
+import { fromB64std, toB64std, toB64url, toHex } from '../crypto/encoding.ts';
 import { ED25519_PUBLIC_BYTES, fingerprintOf, fingerprintOfPublicKey, makeMasterKey, type MasterAlg, type MasterKey, signBytes, type SigningKey, verifyBytes } from './key.ts';
 
 export const ROTATION_BUNDLE_FORMAT = 'model-vault/rotation-bundle';

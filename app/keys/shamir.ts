@@ -25,7 +25,7 @@ import { sha256 } from '@noble/hashes/sha2.js';
 import { concatBytes, ctEqual, fromUtf8, utf8, wipe } from '../crypto/bytes.ts';
 import { randomBytes } from '../crypto/random.ts';
 import { AppError } from '../errors.ts';
-import { fromB64url, toB64url } from './encoding.ts';
+import { fromB64url, toB64url } from '../crypto/encoding.ts';
 
 export const SHAMIR_VERSION = 1;
 export const SET_ID_BYTES = 16;

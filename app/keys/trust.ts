@@ -18,7 +18,7 @@
  * other key is not trusted for it even if trusted under `any`.
  */
 import { AppError } from '../errors.ts';
-import { fromB64std, toB64std } from './encoding.ts';
+import { fromB64std, toB64std } from '../crypto/encoding.ts';
 import { ED25519_PUBLIC_BYTES, fingerprintOfPublicKey } from './key.ts';
 
 export type TrustScope = { readonly kind: 'any' } | { readonly kind: 'producer'; readonly id: string } | { readonly kind: 'model'; readonly id: string };

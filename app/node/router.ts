@@ -10,7 +10,7 @@
 import { type Channel, type ParsedRequestOf, type ProgressEvent, type Result, type ResponseValueOf, CHANNELS, isChannel, parseRequest } from '../ipc/contract.ts';
 import { AppError, BugError, isAppError, toErrorInfo } from '../errors.ts';
 import { randomBytes } from '../crypto/random.ts';
-import { toHex } from '../keys/encoding.ts';
+import { toHex } from '../crypto/encoding.ts';
 import { log } from './log.ts';
 
 export interface HandlerContext {

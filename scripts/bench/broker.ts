@@ -25,7 +25,7 @@ import { ed25519PublicKey } from '../../app/crypto/ed25519.ts';
 import { signingKeyFromSeed } from '../../app/format/keys.ts';
 import { PREFIX_BYTES, readHeaderLength } from '../../app/format/safetensors.ts';
 import { encodeModel } from '../../app/format/writer.ts';
-import { toB64url } from '../../app/keys/encoding.ts';
+import { toB64url } from '../../app/crypto/encoding.ts';
 import { fetchHttpPort } from '../../app/node/broker/http-port.ts';
 import { parseKekText } from '../../app/node/broker/kek.ts';
 import { startBroker } from '../../app/node/broker/start.ts';

@@ -14,7 +14,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, open, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { b64Encode } from '../../app/format/base64.ts';
+import { toB64std } from '../../app/crypto/encoding.ts';
 import { canonicalHeaderText, encodeHeader, layoutTensors } from '../../app/format/safetensors.ts';
 import { signingKeyFromSeed, type MasterKey } from '../../app/format/keys.ts';
 import { openModel } from '../../app/node/format/open-model.ts';
@@ -151,7 +151,7 @@ async function main(): Promise<void> {
 
   const py = process.env.MV_PYTHON ?? join(ROOT, '.venv/bin/python');
   const haveRef = existsSync(py);
-  const keys = { enc: { alg: 'aes256gcm', kid: 'bench-enc', k: b64Encode(MASTER.key) }, sign: { alg: 'ed25519', kid: 'bench-sign', x: b64Encode(SIGNER.publicKey), d: b64Encode(SIGNER.seed) } };
+  const keys = { enc: { alg: 'aes256gcm', kid: 'bench-enc', k: toB64std(MASTER.key) }, sign: { alg: 'ed25519', kid: 'bench-sign', x: toB64std(SIGNER.publicKey), d: toB64std(SIGNER.seed) } };
   const runPy = (mode: string): Record<string, number> | null => {
     const r = spawnSync(py, ['-c', PY, mode, plain, refEnc, JSON.stringify(keys)], { encoding: 'utf8', maxBuffer: 1 << 20 });
     if (r.status === 0) return JSON.parse(r.stdout.trim().split('\n').at(-1) as string) as Record<string, number>;

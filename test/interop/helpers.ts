@@ -2,7 +2,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { b64Encode } from '../../app/format/base64.ts';
+import { toB64std } from '../../app/crypto/encoding.ts';
 import type { MasterKey, SigningKey } from '../../app/format/keys.ts';
 import type { Dtype } from '../../app/format/dtype.ts';
 import { detBytes } from '../app/format/helpers.ts';
@@ -40,8 +40,8 @@ export function withData(rows: readonly Row[]): { name: string; dtype: Dtype; sh
 
 export function jwkKeys(master: MasterKey, signer: SigningKey): { enc: Record<string, string>; sign: Record<string, string> } {
   return {
-    enc: { alg: master.alg, k: b64Encode(master.key), ...(master.kid === undefined ? {} : { kid: master.kid }) },
-    sign: { alg: 'ed25519', x: b64Encode(signer.publicKey), d: b64Encode(signer.seed), ...(signer.kid === undefined ? {} : { kid: signer.kid }) },
+    enc: { alg: master.alg, k: toB64std(master.key), ...(master.kid === undefined ? {} : { kid: master.kid }) },
+    sign: { alg: 'ed25519', x: toB64std(signer.publicKey), d: toB64std(signer.seed), ...(signer.kid === undefined ? {} : { kid: signer.kid }) },
   };
 }
 

@@ -9,7 +9,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AEAD_ALGS, aeadKeyBytes, type AeadAlg } from '../../app/crypto/aead.ts';
-import { b64Encode } from '../../app/format/base64.ts';
+import { toB64std } from '../../app/crypto/encoding.ts';
 import { signingKeyFromSeed, type MasterKey } from '../../app/format/keys.ts';
 import { bytesSource, openModelBytes } from '../../app/format/reader.ts';
 import { rewrapSource } from '../../app/format/rewrap.ts';
@@ -215,7 +215,7 @@ void test('plain files are byte-identical with Python safetensors and cryptotens
 
 void test('keys in the reference JWK dialect round-trip', () => {
   const k = signingKeyFromSeed(seq(0x20, 32));
-  assert.equal(b64Encode(k.publicKey), 'Kay64UG8yvCyLhqU000LxzYeUm0L/hLIl5S8kyKWbdc=');
+  assert.equal(toB64std(k.publicKey), 'Kay64UG8yvCyLhqU000LxzYeUm0L/hLIl5S8kyKWbdc=');
 });
 
 void test('a TS-packaged model folder (shards with signed manifest and digests) loads in the reference', async () => {

@@ -19,7 +19,7 @@ import { sha256 } from '@noble/hashes/sha2.js';
 import { utf8 } from '../../crypto/bytes.ts';
 import { AppError, BugError } from '../../errors.ts';
 import { canonicalJson } from '../../keys/canonical-json.ts';
-import { fromB64std, toB64std, toHex } from '../../keys/encoding.ts';
+import { fromB64std, toB64std, toHex } from '../../crypto/encoding.ts';
 import { fingerprintOf, signBytes, type SigningKey, verifyBytes } from '../../keys/key.ts';
 
 export const AUDIT_VERSION = 1;

@@ -12,7 +12,7 @@ import { utf8 } from '../../crypto/bytes.ts';
 import { randomBytes } from '../../crypto/random.ts';
 import { sha256, toHex } from '../../crypto/sha256.ts';
 import { canonicalJson } from '../../keys/canonical-json.ts';
-import { fromB64url, toB64url } from '../../keys/encoding.ts';
+import { fromB64url, toB64url } from '../../crypto/encoding.ts';
 
 export const KEK_BYTES = 32;
 const SUBKEY_INFO = 'model-vault/broker/v1/kek';

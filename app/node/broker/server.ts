@@ -12,7 +12,7 @@ import {
   MAX_BODY_BYTES, MAX_PUBLISH_BODY_BYTES, PublishRequestSchema, RevokeDeviceRequestSchema, RevokeSubscriptionRequestSchema, RotationRequestSchema,
   SubscribeRequestSchema, SubscriptionDeviceRequestSchema, SubscriptionRefSchema,
 } from '../../broker/messages.ts';
-import { fromB64url } from '../../keys/encoding.ts';
+import { fromB64url } from '../../crypto/encoding.ts';
 import { log } from '../log.ts';
 import { type BrokerService, type Caller } from './service.ts';
 

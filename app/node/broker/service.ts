@@ -10,7 +10,7 @@ import { ctEqual, fromUtf8, utf8, wipe } from '../../crypto/bytes.ts';
 import { ed25519PublicKey } from '../../crypto/ed25519.ts';
 import { randomBytes } from '../../crypto/random.ts';
 import { sha256, toHex } from '../../crypto/sha256.ts';
-import { fromB64url, toB64url } from '../../keys/encoding.ts';
+import { fromB64url, toB64url } from '../../crypto/encoding.ts';
 import { makeAuditEntry, type AuditEntry, type AuditFields } from '../../broker/audit-chain.ts';
 import { keyReleaseAad, publishAad } from '../../broker/client.ts';
 import { signLicence, signRevocationList, LICENCE_FORMAT, REVOCATIONS_FORMAT, type Licence, type RevocationList } from '../../broker/documents.ts';

@@ -17,7 +17,7 @@ import { seedSigner } from '../../broker/request-signing.ts';
 import { boxPublicKey } from '../../broker/seal.ts';
 import { parseJwks } from '../../format/keys.ts';
 import { PREFIX_BYTES, readHeaderLength } from '../../format/safetensors.ts';
-import { fromB64url, toB64url } from '../../keys/encoding.ts';
+import { fromB64url, toB64url } from '../../crypto/encoding.ts';
 import { loadConfig } from '../config.ts';
 import { openDb } from '../broker/db.ts';
 import { fetchHttpPort } from '../broker/http-port.ts';

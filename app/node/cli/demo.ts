@@ -21,7 +21,7 @@ import { seedSigner } from '../../broker/request-signing.ts';
 import { generateBoxKeyPair } from '../../broker/seal.ts';
 import { randomBytes } from '../../crypto/random.ts';
 import { ctEqual } from '../../crypto/bytes.ts';
-import { toHex } from '../../keys/encoding.ts';
+import { toHex } from '../../crypto/encoding.ts';
 import { PREFIX_BYTES, readHeaderLength } from '../../format/safetensors.ts';
 import { fetchHttpPort } from '../broker/http-port.ts';
 import { kekFromBytes } from '../broker/kek.ts';

@@ -19,7 +19,7 @@ import { AppError } from '../../errors.ts';
 import { parseJwkOrSet } from '../../keys/jwk.ts';
 import { describeKey, formatFingerprint, generateMasterKey, publicHalf, type KeyMaterial, type MasterKey, type SigningKey } from '../../keys/key.ts';
 import type { KeyStore } from '../../keys/keystore.ts';
-import { fromB64std } from '../../keys/encoding.ts';
+import { fromB64std } from '../../crypto/encoding.ts';
 import { DEFAULT_SCRYPT, type ScryptParams } from '../../keys/passphrase-envelope.ts';
 import { encodeShare, splitSecret } from '../../keys/shamir.ts';
 import { writeFileAtomic } from '../keys/atomic-write.ts';

@@ -27,7 +27,7 @@ import { PREFIX_BYTES, readHeaderLength } from '../../format/safetensors.ts';
 import type { MasterKey as CodecMasterKey, SigningKey as CodecSigningKey, VerifyKey } from '../../format/keys.ts';
 import { addKey, promoteKey, type Keyset, type KeysetPurpose } from '../../keys/keyset.ts';
 import { describeKey, fingerprintOf, fingerprintOfPublicKey, type MasterKey, type SigningKey } from '../../keys/key.ts';
-import { toB64std } from '../../keys/encoding.ts';
+import { toB64std } from '../../crypto/encoding.ts';
 import { headerSha256, newBundleId, serializeRotationBundle, signRotationBundle, wrapKeyForRecipient, type EncChange, type ModelChange, type RotationBundle, type RotationBundleBody, type SignChange } from '../../keys/rotation-bundle.ts';
 import type { AuditDetailValue, AuditResult } from '../audit/entry.ts';
 import type { AuditLog } from '../audit/log.ts';

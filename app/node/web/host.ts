@@ -18,7 +18,7 @@ import { extname, join, normalize, resolve, sep } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { ctEqual, utf8 } from '../../crypto/bytes.ts';
 import { randomBytes } from '../../crypto/random.ts';
-import { toHex } from '../../keys/encoding.ts';
+import { toHex } from '../../crypto/encoding.ts';
 import { PROGRESS_EVENT } from '../../ipc/contract.ts';
 import { fromWire, toWire } from '../../ipc/wire.ts';
 import type { Router } from '../router.ts';

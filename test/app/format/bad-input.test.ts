@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { isAppError, type ErrorCode } from '../../../app/errors.ts';
 import { utf8 } from '../../../app/crypto/bytes.ts';
-import { b64Decode, b64Encode } from '../../../app/format/base64.ts';
+import { fromB64std, toB64std } from '../../../app/crypto/encoding.ts';
 import { parseCryptoKeys } from '../../../app/format/crypto-metadata.ts';
 import { checkSigningKey, parseJwks } from '../../../app/format/keys.ts';
 import { bytesSource, openModelBytes, parseModelHeader, type OpenOptions } from '../../../app/format/reader.ts';
@@ -162,7 +162,7 @@ function rebuild(file: Uint8Array, edit: (md: Map<string, string>, tensors: { na
   edit(md, tensors);
   if (resignWith !== null) {
     md.delete('__signature__');
-    md.set('__signature__', b64Encode(signMessage(signedMessage(md, tensors), resignWith)));
+    md.set('__signature__', toB64std(signMessage(signedMessage(md, tensors), resignWith)));
   }
   const h = encodeHeader(canonicalHeaderText(md, tensors));
   const out = new Uint8Array(h.length + file.length - 8 - n);
@@ -216,8 +216,8 @@ void test('§9.20–22, 25 keys: independent lookup, wrong and missing keys, bad
   rejectsSync(() => parseJwks('{"kty":"oct","alg":"aes256gcm","k":"AA-C"}'), 'KEY_INVALID');
   rejectsSync(() => parseJwks('{"kty":"oct","alg":"A256GCM","k":"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="}'), 'KEY_INVALID');
   rejectsSync(() => parseJwks('{"kty":"OCT","alg":"aes256gcm","k":"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="}'), 'KEY_INVALID');
-  rejectsSync(() => parseJwks(`{"kty":"okp","alg":"ed25519","x":"${b64Encode(SIGNER2.publicKey)}","d":"${b64Encode(SIGNER.seed)}"}`), 'KEY_INVALID');
-  assert.equal(parseJwks(`{"kty":"OKP","crv":"Ed25519","x":"${b64Encode(SIGNER.publicKey).replaceAll('+', '-').replaceAll('/', '_').replaceAll('=', '')}"}`)[0]?.kind, 'verify');
+  rejectsSync(() => parseJwks(`{"kty":"okp","alg":"ed25519","x":"${toB64std(SIGNER2.publicKey)}","d":"${toB64std(SIGNER.seed)}"}`), 'KEY_INVALID');
+  assert.equal(parseJwks(`{"kty":"OKP","crv":"Ed25519","x":"${toB64std(SIGNER.publicKey).replaceAll('+', '-').replaceAll('/', '_').replaceAll('=', '')}"}`)[0]?.kind, 'verify');
 });
 
 void test('§9.23 chunk nonce derivation', () => {
@@ -264,14 +264,14 @@ void test('§9.26–27 tampered header values and signatures', async () => {
     ['dtype', (_md, t) => { (t[0] as { dtype: string }).dtype = 'I32'; }],
     ['metadata', (md) => { md.set('format', 'np'); }],
     ['new metadata', (md) => { md.set('extra', 'x'); }],
-    ['encryption', (md) => editJson(md, '__encryption__', (v) => { (v.a as Record<string, string>).base_iv = b64Encode(seq(7, 12)); })],
+    ['encryption', (md) => editJson(md, '__encryption__', (v) => { (v.a as Record<string, string>).base_iv = toB64std(seq(7, 12)); })],
     ['policy', (md) => { md.set('__policy__', '{"local":"package model\\nallow := true","remote":"package model\\nallow = true"}'); }],
     ['kid', (md) => editJson(md, '__crypto_keys__', (v) => { (v.enc as Record<string, string>).kid = 'x'; })],
     ['digests', (md) => { md.set('__ct_digests__', md.get('__ct_digests__') ?? '{"sha256":{}}'); md.set('__ct_digests__', '{"sha256":{}}'); }],
   ];
   for (const [label, edit] of edits) await rejectsAsync(openModelBytes(rebuild(f, edit, null), KEYS), 'BAD_SIGNATURE', label);
   const sig = (fn: (s: string) => string): Uint8Array => rebuild(f, (md) => { md.set('__signature__', fn(md.get('__signature__') as string)); }, null);
-  await rejectsAsync(openModelBytes(sig((s) => b64Encode((b64Decode(s) as Uint8Array).map((b, i) => (i === 5 ? b ^ 1 : b)))), KEYS), 'BAD_SIGNATURE');
+  await rejectsAsync(openModelBytes(sig((s) => toB64std((fromB64std(s) as Uint8Array).map((b, i) => (i === 5 ? b ^ 1 : b)))), KEYS), 'BAD_SIGNATURE');
   await rejectsAsync(openModelBytes(sig((s) => s.replaceAll('+', '-').replaceAll('/', '_').replace(/=+$/, '')), KEYS), 'BAD_SIGNATURE');
   await rejectsAsync(openModelBytes(sig((s) => s.slice(0, -3) + 'B=='), KEYS), 'BAD_SIGNATURE'); // non-canonical trailing bits
   await rejectsAsync(openModelBytes(sig((s) => s.slice(0, 40)), KEYS), 'BAD_SIGNATURE');
@@ -305,7 +305,7 @@ void test('§9.28, 37 ciphertext tampering always raises; range reads fail only 
   const g = v1.slice();
   g[dv + 5] = (g[dv + 5] as number) ^ 0x80;
   await rejectsAsync((await openModelBytes(g, KEYS)).getTensor(parseSafetensors(v1).tensors[0]?.name as string), 'DECRYPT_FAILED');
-  await rejectsAsync(openModelBytes(rebuild(f, (md) => editJson(md, '__encryption__', (v) => { const e = v.a as Record<string, string>; e.tags = b64Encode((b64Decode(e.tags as string) as Uint8Array).subarray(0, 48)); })), KEYS), 'CRYPTO_METADATA_INVALID');
+  await rejectsAsync(openModelBytes(rebuild(f, (md) => editJson(md, '__encryption__', (v) => { const e = v.a as Record<string, string>; e.tags = toB64std((fromB64std(e.tags as string) as Uint8Array).subarray(0, 48)); })), KEYS), 'CRYPTO_METADATA_INVALID');
 });
 
 void test('§9.29 reformatted headers and unknown tensor fields still verify', async () => {
@@ -326,8 +326,8 @@ void test('§9.30–31 downgrade and header key material', async () => {
   const stripped = rebuild(f, (md) => { for (const k of ['__encryption__', '__crypto_keys__', '__policy__', '__signature__']) md.delete(k); }, null);
   assert.equal((await openModelBytes(stripped, KEYS)).encrypted, false);
   await rejectsAsync(openModelBytes(stripped, { ...KEYS, requireSigned: true }), 'SIGNATURE_MISSING');
-  await rejectsAsync(openModelBytes(rebuild(f, (md) => editJson(md, '__crypto_keys__', (v) => { (v.sign as Record<string, string>).x = b64Encode(EVIL.publicKey); }), EVIL.seed), KEYS), 'CRYPTO_METADATA_INVALID');
-  await rejectsAsync(openModelBytes(rebuild(f, (md) => editJson(md, '__crypto_keys__', (v) => { (v.enc as Record<string, string>).k = b64Encode(seq(0, 32)); }), SIGNER.seed), KEYS), 'CRYPTO_METADATA_INVALID');
+  await rejectsAsync(openModelBytes(rebuild(f, (md) => editJson(md, '__crypto_keys__', (v) => { (v.sign as Record<string, string>).x = toB64std(EVIL.publicKey); }), EVIL.seed), KEYS), 'CRYPTO_METADATA_INVALID');
+  await rejectsAsync(openModelBytes(rebuild(f, (md) => editJson(md, '__crypto_keys__', (v) => { (v.enc as Record<string, string>).k = toB64std(seq(0, 32)); }), SIGNER.seed), KEYS), 'CRYPTO_METADATA_INVALID');
 });
 
 void test('§9.32 header jku is never dereferenced unless allow-listed, and never as a special file', async () => {
@@ -338,7 +338,7 @@ void test('§9.32 header jku is never dereferenced unless allow-listed, and neve
     await rejectsAsync(openModel(join(dir, 'm.safetensors'), { trustedSigners: [SIGNER], parallel: false }), 'KEY_NOT_FOUND');
     await rejectsAsync(openModel(join(dir, 'm.safetensors'), { trustedSigners: [SIGNER], jkuAllowList: ['file:///dev/zero'], parallel: false }), 'KEY_NOT_FOUND');
     const keyFile = join(dir, 'k.jwk');
-    await writeFile(keyFile, `{"kty":"oct","alg":"aes256gcm","kid":"k","k":"${b64Encode(MASTER_256.key)}"}`);
+    await writeFile(keyFile, `{"kty":"oct","alg":"aes256gcm","kid":"k","k":"${toB64std(MASTER_256.key)}"}`);
     const g = encodeModel([{ name: 'a', dtype: 'U8', shape: [4], data: seq(0, 4) }], { ...BASE, masterKey: { ...MASTER_256, kid: 'k', jku: `file://${keyFile}` } }).bytes;
     await writeFile(join(dir, 'g.safetensors'), g);
     await rejectsAsync(openModel(join(dir, 'g.safetensors'), { trustedSigners: [SIGNER], parallel: false }), 'KEY_NOT_FOUND');

@@ -10,7 +10,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { isAppError, type ErrorCode } from '../../../app/errors.ts';
 import { nobleAead } from '../../../app/crypto/aead.ts';
-import { b64Decode } from '../../../app/format/base64.ts';
+import { fromB64std } from '../../../app/crypto/encoding.ts';
 import { parseJwks, type MasterKey, type SigningKey, type VerifyKey } from '../../../app/format/keys.ts';
 import { openModelBytes, parseModelHeader, type OpenOptions } from '../../../app/format/reader.ts';
 import { PREFIX_BYTES, readHeaderLength, serializeSafetensors } from '../../../app/format/safetensors.ts';
@@ -183,5 +183,5 @@ void test('our writer reproduces reference-written files byte for byte', () => {
 });
 
 void test('vector keys decode as strict base64', () => {
-  assert.equal(b64Decode('AAECAwQFBgcICQoLDA0ODw==')?.length, 16);
+  assert.equal(fromB64std('AAECAwQFBgcICQoLDA0ODw==')?.length, 16);
 });

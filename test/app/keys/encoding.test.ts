@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { fromB64std, fromB64url, fromHex, toB64std, toB64url, toHex } from '../../../app/keys/encoding.ts';
+import { fromB64std, fromB64url, fromHex, toB64std, toB64url, toHex } from '../../../app/crypto/encoding.ts';
 
 void test('b64std matches Node for random lengths and round-trips', () => {
   for (let n = 0; n < 70; n++) {

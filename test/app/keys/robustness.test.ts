@@ -10,7 +10,7 @@ import { parseRotationBundle } from '../../../app/keys/rotation-bundle.ts';
 import { parseTrustStore } from '../../../app/keys/trust.ts';
 import { parseKeyset } from '../../../app/keys/keyset.ts';
 import { decodeStoredKey } from '../../../app/keys/keystore.ts';
-import { fromB64std, fromB64url, fromHex } from '../../../app/keys/encoding.ts';
+import { fromB64std, fromB64url, fromHex } from '../../../app/crypto/encoding.ts';
 import { generateMasterKey, generateSigningKey, makeMasterKey, makeSigningKey, verifyBytes } from '../../../app/keys/key.ts';
 import { parseEntry } from '../../../app/node/audit/entry.ts';
 import { verifyAuditLog } from '../../../app/node/audit/verify.ts';

@@ -13,7 +13,7 @@ import {
   type RotationBundleBody,
 } from '../../../app/keys/rotation-bundle.ts';
 import { fingerprintOf, generateMasterKey, generateSigningKey } from '../../../app/keys/key.ts';
-import { toB64std } from '../../../app/keys/encoding.ts';
+import { toB64std } from '../../../app/crypto/encoding.ts';
 import { isAppError } from '../../../app/errors.ts';
 import { assertNoKeyBytes } from './secret-scan.ts';
 

@@ -10,7 +10,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from '../../../app/crypto/random.ts';
 import { masterKeyToJwk, signingKeyToJwk, signingKeyFromSeed } from '../../../app/format/keys.ts';
-import { toB64url } from '../../../app/keys/encoding.ts';
+import { toB64url } from '../../../app/crypto/encoding.ts';
 import { parseArgs } from '../../../app/node/cli/args.ts';
 import { commands } from '../../../app/node/cli/broker.ts';
 import { parseKekText } from '../../../app/node/broker/kek.ts';

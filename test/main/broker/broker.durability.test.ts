@@ -13,7 +13,7 @@ import assert from 'node:assert/strict';
 import { isAppError } from '../../../app/errors.ts';
 import { randomBytes } from '../../../app/crypto/random.ts';
 import { verifyAuditChain, type AuditEntry } from '../../../app/broker/audit-chain.ts';
-import { toB64url } from '../../../app/keys/encoding.ts';
+import { toB64url } from '../../../app/crypto/encoding.ts';
 import { openDb } from '../../../app/node/broker/db.ts';
 import { readAuditChain } from '../../../app/node/broker/service.ts';
 import { BOOTSTRAP, PG_SKIP_REASON, TARGETS, clientFor, enrollSubscriber, headersMap, makeModel, newDevice, pgTarget } from './helpers.ts';

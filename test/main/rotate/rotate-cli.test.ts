@@ -12,7 +12,7 @@ import { isAppError } from '../../../app/errors.ts';
 import { serializeJwk } from '../../../app/keys/jwk.ts';
 import { fingerprintOf, fingerprintOfPublicKey, makeMasterKey, publicHalf, type KeyMaterial } from '../../../app/keys/key.ts';
 import { combineShares, decodeShare } from '../../../app/keys/shamir.ts';
-import { toB64std } from '../../../app/keys/encoding.ts';
+import { toB64std } from '../../../app/crypto/encoding.ts';
 import { generateRecipientKeyPair, parseRotationBundle, unwrapKeyForRecipient, verifyRotationBundle } from '../../../app/keys/rotation-bundle.ts';
 import { verifyAuditLogFile } from '../../../app/node/audit/log.ts';
 import { FileKeyStore } from '../../../app/node/keys/file-keystore.ts';
