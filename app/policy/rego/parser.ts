@@ -43,6 +43,17 @@ class Parser {
   private nlStack: boolean[] = [true];
   /** Stack: true while parsing the head of a possible comprehension, where `|` is not the union operator. */
   private noOr: boolean[] = [false];
+
+  /** Inside brackets newlines do not end expressions and `|` is not the set-union operator of an outer term. */
+  private enterBrackets(): void {
+    this.nlStack.push(false);
+    this.noOr.push(false);
+  }
+
+  private leaveBrackets(): void {
+    this.nlStack.pop();
+    this.noOr.pop();
+  }
   private mod: Module | undefined;
   packageRow = 0;
 
@@ -193,16 +204,14 @@ class Parser {
     let args: Term[] | undefined;
     if (this.isP('(') && !this.t.ws) {
       this.i++;
-      this.nlStack.push(false);
-    this.noOr.push(false);
+      this.enterBrackets();
       args = [];
       while (!this.isP(')')) {
         args.push(this.exprTerm());
         if (this.isP(',')) this.i++;
         else break;
       }
-      this.nlStack.pop();
-    this.noOr.pop();
+      this.leaveBrackets();
       this.expectP(')');
     }
     let key: Term | undefined;
@@ -216,11 +225,9 @@ class Parser {
     } else if (this.isP(':=') || this.isP('=')) {
       assign = this.isP(':=');
       this.i++;
-      this.nlStack.push(false);
-    this.noOr.push(false);
+      this.enterBrackets();
       value = this.exprTerm();
-      this.nlStack.pop();
-    this.noOr.pop();
+      this.leaveBrackets();
     }
     if (isDefault) {
       if (value === undefined) throw this.err('default rule must have a value', start);
@@ -244,11 +251,9 @@ class Parser {
       let ev: Term | undefined;
       if (this.isP(':=') || this.isP('=')) {
         this.i++;
-        this.nlStack.push(false);
-    this.noOr.push(false);
+        this.enterBrackets();
         ev = this.exprTerm();
-        this.nlStack.pop();
-    this.noOr.pop();
+        this.leaveBrackets();
       }
       let eb: Body = [];
       if (this.isKw('if')) {
@@ -275,11 +280,9 @@ class Parser {
         this.i++;
       } else if (this.isP('[') && !this.t.ws) {
         this.i++;
-        this.nlStack.push(false);
-    this.noOr.push(false);
+        this.enterBrackets();
         out.push(this.exprTerm());
-        this.nlStack.pop();
-    this.noOr.pop();
+        this.leaveBrackets();
         this.expectP(']');
       } else break;
     }
@@ -313,8 +316,7 @@ class Parser {
     }
     this.nlStack.push(true);
     const e = this.literal();
-    this.nlStack.pop();
-    this.noOr.pop();
+    this.leaveBrackets();
     return [e];
   }
 
@@ -343,11 +345,9 @@ class Parser {
   }
 
   termOnly(): Term {
-    this.nlStack.push(false);
-    this.noOr.push(false);
+    this.enterBrackets();
     const t = this.exprTerm();
-    this.nlStack.pop();
-    this.noOr.pop();
+    this.leaveBrackets();
     if (this.t.kind !== 'eof') throw this.err(`unexpected ${this.desc()} token`);
     return t;
   }
@@ -369,8 +369,7 @@ class Parser {
       if (this.atEnd(close)) break;
       if (!this.t.nl) throw this.err(`unexpected ${this.desc()} token: expected \\n or ; or ${close ?? 'eof'}`);
     }
-    this.nlStack.pop();
-    this.noOr.pop();
+    this.leaveBrackets();
     if (out.length === 0) throw this.err('found empty body');
     return out;
   }
@@ -451,14 +450,12 @@ class Parser {
     while (this.isKw('with')) {
       const wt = this.t;
       this.i++;
-      this.nlStack.push(false);
-    this.noOr.push(false);
+      this.enterBrackets();
       const target = this.termRef();
       if (!this.isKw('as')) throw this.err('expected as keyword');
       this.i++;
       const value = this.exprTermNoIn();
-      this.nlStack.pop();
-    this.noOr.pop();
+      this.leaveBrackets();
       ws.push({ target, value, loc: this.loc(wt) });
     }
     expr.withs = ws;
@@ -597,11 +594,9 @@ class Parser {
       case 'punct': {
         if (t.text === '(') {
           this.i++;
-          this.nlStack.push(false);
-    this.noOr.push(false);
+          this.enterBrackets();
           base = this.exprTerm();
-          this.nlStack.pop();
-    this.noOr.pop();
+          this.leaveBrackets();
           this.expectP(')');
           break;
         }
@@ -633,27 +628,23 @@ class Parser {
         path.push({ type: 'scalar', value: n.text, loc: this.loc(n) });
       } else if (this.isP('[') && !this.t.ws) {
         this.i++;
-        this.nlStack.push(false);
-    this.noOr.push(false);
+        this.enterBrackets();
         path.push(this.exprTerm());
-        this.nlStack.pop();
-    this.noOr.pop();
+        this.leaveBrackets();
         this.expectP(']');
       } else if (this.isP('(') && !this.t.ws) {
         cur = withPath(cur, path);
         const name = this.callName(cur);
         if (name === undefined) throw this.err('invalid function name');
         this.i++;
-        this.nlStack.push(false);
-    this.noOr.push(false);
+        this.enterBrackets();
         const args: Term[] = [];
         while (!this.isP(')')) {
           args.push(this.exprTerm());
           if (this.isP(',')) this.i++;
           else break;
         }
-        this.nlStack.pop();
-    this.noOr.pop();
+        this.leaveBrackets();
         this.expectP(')');
         if (name === 'set' && args.length === 0) cur = { type: 'set', items: [], loc: cur.loc };
         else cur = { type: 'call', op: name, opRef: cur, args, loc: cur.loc };
@@ -678,11 +669,9 @@ class Parser {
   private arrayLit(): Term {
     const open = this.t;
     this.i++;
-    this.nlStack.push(false);
-    this.noOr.push(false);
+    this.enterBrackets();
     if (this.isP(']')) {
-      this.nlStack.pop();
-    this.noOr.pop();
+      this.leaveBrackets();
       this.i++;
       return { type: 'array', items: [], loc: this.loc(open) };
     }
@@ -692,8 +681,7 @@ class Parser {
     if (this.isP('|')) {
       this.i++;
       const body = this.bodyUntil(']');
-      this.nlStack.pop();
-    this.noOr.pop();
+      this.leaveBrackets();
       this.expectP(']');
       return { type: 'arraycompr', term: first, body, loc: this.loc(open) };
     }
@@ -703,8 +691,7 @@ class Parser {
       if (this.isP(']')) break;
       items.push(this.exprTerm());
     }
-    this.nlStack.pop();
-    this.noOr.pop();
+    this.leaveBrackets();
     this.expectP(']');
     return { type: 'array', items, loc: this.loc(open) };
   }
@@ -712,11 +699,9 @@ class Parser {
   private braceLit(): Term {
     const open = this.t;
     this.i++;
-    this.nlStack.push(false);
-    this.noOr.push(false);
+    this.enterBrackets();
     if (this.isP('}')) {
-      this.nlStack.pop();
-    this.noOr.pop();
+      this.leaveBrackets();
       this.i++;
       return { type: 'object', items: [], loc: this.loc(open) };
     }
@@ -731,8 +716,7 @@ class Parser {
       if (this.isP('|')) {
         this.i++;
         const body = this.bodyUntil('}');
-        this.nlStack.pop();
-    this.noOr.pop();
+        this.leaveBrackets();
         this.expectP('}');
         return { type: 'objectcompr', key: first, value: v, body, loc: this.loc(open) };
       }
@@ -744,16 +728,14 @@ class Parser {
         this.expectP(':');
         items.push([k, this.exprTerm()]);
       }
-      this.nlStack.pop();
-    this.noOr.pop();
+      this.leaveBrackets();
       this.expectP('}');
       return { type: 'object', items, loc: this.loc(open) };
     }
     if (this.isP('|')) {
       this.i++;
       const body = this.bodyUntil('}');
-      this.nlStack.pop();
-    this.noOr.pop();
+      this.leaveBrackets();
       this.expectP('}');
       return { type: 'setcompr', term: first, body, loc: this.loc(open) };
     }
@@ -763,8 +745,7 @@ class Parser {
       if (this.isP('}')) break;
       items.push(this.exprTerm());
     }
-    this.nlStack.pop();
-    this.noOr.pop();
+    this.leaveBrackets();
     this.expectP('}');
     return { type: 'set', items, loc: this.loc(open) };
   }
