@@ -4,6 +4,7 @@
  * directory (`--profile` to choose another); nothing secret is ever printed.
  */
 import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, readdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { usageError } from './usage.ts';
 import { basename, dirname, join } from 'node:path';
 import * as v from 'valibot';
 import { AppError, isAppError } from '../../errors.ts';
@@ -27,10 +28,6 @@ import { startBroker } from '../broker/start.ts';
 import { stringFlag } from './args.ts';
 import { type CliCommand, type CliIo, type ParsedArgs, EXIT } from './types.ts';
 
-/** A usage error (exit 2), in the dispatcher's format; local so this module never imports the dispatcher (no cycle). */
-function usageError(usage: string, problem: string): AppError {
-  return new AppError('VALIDATION', `usage: model-vault ${usage} (${problem})`);
-}
 
 // ---- the device profile ---------------------------------------------------------------------------------------------
 

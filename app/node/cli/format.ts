@@ -4,6 +4,7 @@
  * or private JWKs; only the public half is used). Nothing secret is ever printed.
  */
 import { open, readFile, stat } from 'node:fs/promises';
+import { usageError } from './usage.ts';
 import { resolve } from 'node:path';
 import { AppError } from '../../errors.ts';
 import { wipe } from '../../crypto/bytes.ts';
@@ -26,10 +27,6 @@ import { type CliCommand, type CliIo, type ParsedArgs, EXIT } from './types.ts';
 // ---------------------------------------------------------------------------------------------------------------
 // Flag and key helpers
 
-/** A usage error (exit 2), worded as main.ts does; not imported from it to avoid an import cycle via commands.ts. */
-function usageError(usage: string, problem: string): AppError {
-  return new AppError('VALIDATION', `usage: model-vault ${usage} (${problem})`);
-}
 
 /** Boolean flags the shared parser does not know: a value it swallowed is given back as a positional. */
 function boolFlag(args: ParsedArgs, name: string, positionals: string[]): boolean {

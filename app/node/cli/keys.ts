@@ -8,6 +8,8 @@
  * prompt on a terminal; backups use --backup-passphrase-file or MODEL_VAULT_BACKUP_PASSPHRASE.
  */
 import { promises as fs } from 'node:fs';
+import { PROGRAM, usageError } from './usage.ts';
+import { stringFlag } from './args.ts';
 import { actorOf } from './actor.ts';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -49,19 +51,10 @@ import { auditLogPath, keystorePath, trustStorePath } from '../keys/paths.ts';
 import { loadTrustStore, updateTrustStore } from '../keys/trust-file.ts';
 import { type CliCommand, type CliIo, EXIT, type ParsedArgs } from './types.ts';
 
-const PROGRAM = 'model-vault';
 
 // ---------------------------------------------------------------------------------------------------------------
 // helpers
 
-function usage(u: string, problem: string): AppError {
-  return new AppError('VALIDATION', `usage: ${PROGRAM} ${u} (${problem})`);
-}
-
-function flag(args: ParsedArgs, name: string): string | undefined {
-  const v = args.flags[name];
-  return typeof v === 'string' ? v : undefined;
-}
 
 function bool(args: ParsedArgs, name: string): boolean {
   return args.flags[name] !== undefined;
@@ -69,7 +62,7 @@ function bool(args: ParsedArgs, name: string): boolean {
 
 /** Boolean flags the shared parser does not know consume the next word: give that word back as a positional. */
 function positionalsWith(args: ParsedArgs, ...boolFlags: string[]): string[] {
-  const extra = boolFlags.map((f) => flag(args, f)).filter((v): v is string => v !== undefined);
+  const extra = boolFlags.map((f) => stringFlag(args, f)).filter((v): v is string => v !== undefined);
   return [...args.positionals, ...extra];
 }
 
@@ -105,7 +98,7 @@ async function readSecretFile(path: string, what: string): Promise<string> {
 async function passphrase(args: ParsedArgs, io: CliIo, kind: 'keystore' | 'backup', confirm: boolean): Promise<string | undefined> {
   const fileFlag = kind === 'keystore' ? 'passphrase-file' : 'backup-passphrase-file';
   const envName = kind === 'keystore' ? 'MODEL_VAULT_PASSPHRASE' : 'MODEL_VAULT_BACKUP_PASSPHRASE';
-  const file = flag(args, fileFlag);
+  const file = stringFlag(args, fileFlag);
   if (file !== undefined) return readSecretFile(file, `${kind} passphrase`);
   const env = io.env[envName];
   if (env !== undefined && env !== '') return env;
@@ -131,10 +124,10 @@ async function requirePassphrase(args: ParsedArgs, io: CliIo, kind: 'keystore' |
 type StoreNeed = 'list' | 'read' | 'write';
 
 async function openStore(args: ParsedArgs, io: CliIo, need: StoreNeed): Promise<KeyStore> {
-  const kind = flag(args, 'store') ?? io.env.MODEL_VAULT_STORE ?? 'keychain';
+  const kind = stringFlag(args, 'store') ?? io.env.MODEL_VAULT_STORE ?? 'keychain';
   if (kind === 'keychain') return KeychainKeyStore.open();
   if (kind !== 'file') throw new AppError('VALIDATION', 'usage: --store must be "keychain" or "file".');
-  const path = flag(args, 'keystore') ?? keystorePath(io.env);
+  const path = stringFlag(args, 'keystore') ?? keystorePath(io.env);
   if (need === 'list') {
     const pw = await passphrase(args, io, 'keystore', false);
     return FileKeyStore.open(path, pw === undefined ? {} : { passphrase: pw });
@@ -219,14 +212,14 @@ const keysNew: CliCommand = {
   usage: NEW_USAGE,
   help: 'Prints the kid and fingerprint, never the key. --store file keeps keys in an encrypted file (for machines without a keychain).',
   run: (args, io) =>
-    audited(io, args, 'keys.new', flag(args, 'kid') ?? '', async () => {
-      const alg = flag(args, 'alg') ?? 'aes256gcm';
-      const kid = flag(args, 'kid');
+    audited(io, args, 'keys.new', stringFlag(args, 'kid') ?? '', async () => {
+      const alg = stringFlag(args, 'alg') ?? 'aes256gcm';
+      const kid = stringFlag(args, 'kid');
       if (kid !== undefined) assertValidKid(kid);
-      if (alg !== 'ed25519' && !(MASTER_ALGS as readonly string[]).includes(alg)) throw usage(NEW_USAGE, `unknown --alg ${alg.slice(0, 40)}`);
+      if (alg !== 'ed25519' && !(MASTER_ALGS as readonly string[]).includes(alg)) throw usageError(NEW_USAGE, `unknown --alg ${alg.slice(0, 40)}`);
       const key = alg === 'ed25519' ? generateSigningKey(kid === undefined ? {} : { kid }) : generateMasterKey(alg as MasterAlg, kid === undefined ? {} : { kid });
       const store = await openStore(args, io, 'write');
-      const label = flag(args, 'label');
+      const label = stringFlag(args, 'label');
       await store.put({ key, meta: { createdAt: new Date().toISOString(), origin: 'generated', ...(label === undefined ? {} : { label }) } });
       const info = describeKey(key);
       print(io, { key: { ...info, store: store.info.kind, location: store.info.location } }, `created ${info.kind} key ${info.kid ?? ''} (${info.alg}) in ${store.info.location}\nfingerprint ${formatFingerprint(info.fingerprint)}`);
@@ -254,7 +247,7 @@ const keysShow: CliCommand = {
   run: (args, io) => {
     const kid = args.positionals[0];
     return audited(io, args, 'keys.show', kid ?? '', async () => {
-      if (kid === undefined) throw usage('keys show <kid>', 'missing kid');
+      if (kid === undefined) throw usageError('keys show <kid>', 'missing kid');
       const store = await openStore(args, io, 'list');
       const info = (await store.list()).find((k) => k.kid === kid);
       if (info === undefined) throw new AppError('KEY_NOT_FOUND', `No key "${kid}" in ${store.info.location}. Run "${PROGRAM} keys list".`);
@@ -277,8 +270,8 @@ const keysDelete: CliCommand = {
   run: (args, io) => {
     const kid = args.positionals[0];
     return audited(io, args, 'keys.delete', kid ?? '', async () => {
-      if (kid === undefined) throw usage('keys delete <kid> --yes', 'missing kid');
-      if (!bool(args, 'yes')) throw usage('keys delete <kid> --yes', 'deleting a key is permanent: confirm with --yes');
+      if (kid === undefined) throw usageError('keys delete <kid> --yes', 'missing kid');
+      if (!bool(args, 'yes')) throw usageError('keys delete <kid> --yes', 'deleting a key is permanent: confirm with --yes');
       const inUse = (await loadKeysets(keysetsPath(io.env))).keysets.flatMap((ks) => ks.entries.filter((e) => e.kid === kid && e.state !== 'retired').map((e) => `${e.state} in the ${ks.purpose} keyset of ${ks.owner}`));
       if (inUse.length > 0) throw new AppError('VALIDATION', `Key ${kid} is ${inUse.join(', ')}: old keys are kept until retired. Retire it first ("${PROGRAM} keys retire ${kid}").`);
       const store = await openStore(args, io, 'read');
@@ -304,8 +297,8 @@ const keysExport: CliCommand = {
   run: (args, io) => {
     const kids = positionalsWith(args, 'public');
     return audited(io, args, 'keys.export', kids.join(',').slice(0, 500), async () => {
-      if (kids.length === 0) throw usage(EXPORT_USAGE, 'name at least one kid');
-      const out = flag(args, 'out');
+      if (kids.length === 0) throw usageError(EXPORT_USAGE, 'name at least one kid');
+      const out = stringFlag(args, 'out');
       const mode = bool(args, 'public') ? 'public' : bool(args, 'plaintext') ? 'plaintext' : 'backup';
       const store = await openStore(args, io, 'read');
       const keys: KeyMaterial[] = [];
@@ -319,7 +312,7 @@ const keysExport: CliCommand = {
         if (keys.some((k) => k.kind !== 'signing')) throw new AppError('VALIDATION', 'Master keys have no public part: --public exports signing keys only.');
         text = serializeJwkSet(keys.map((k) => (k.kind === 'signing' ? publicHalf(k) : k)), { includeSecret: false });
       } else if (mode === 'plaintext') {
-        if (out === undefined) throw usage(EXPORT_USAGE, '--plaintext writes only to a file: add --out <file>');
+        if (out === undefined) throw usageError(EXPORT_USAGE, '--plaintext writes only to a file: add --out <file>');
         io.err(PLAINTEXT_EXPORT_WARNING);
         text = exportPlaintext(keys, { iUnderstandThisIsPlaintext: true }) + '\n';
       } else {
@@ -349,7 +342,7 @@ const keysImport: CliCommand = {
   run: (args, io) => {
     const file = args.positionals[0];
     return audited(io, args, 'keys.import', file ?? '', async () => {
-      if (file === undefined) throw usage(IMPORT_USAGE, 'missing file');
+      if (file === undefined) throw usageError(IMPORT_USAGE, 'missing file');
       let text: string;
       try {
         text = await fs.readFile(file, 'utf8');
@@ -357,9 +350,9 @@ const keysImport: CliCommand = {
         throw new AppError('IO_ERROR', `Could not read ${file} (${(e as NodeJS.ErrnoException).code ?? 'error'}).`, { cause: e });
       }
       let keys = isBackupText(text) ? await importBackup(text, await requirePassphrase(args, io, 'backup', false)) : parseJwkOrSet(text, { where: file });
-      const kid = flag(args, 'kid');
+      const kid = stringFlag(args, 'kid');
       if (kid !== undefined) {
-        if (keys.length !== 1) throw usage(IMPORT_USAGE, '--kid only applies to a file with one key');
+        if (keys.length !== 1) throw usageError(IMPORT_USAGE, '--kid only applies to a file with one key');
         keys = [withKid(keys[0] as KeyMaterial, kid)];
       }
       keys = keys.map((k) => (k.kid === undefined ? withKid(k, generateKid(k.kind, fingerprintOf(k))) : k));
@@ -371,7 +364,7 @@ const keysImport: CliCommand = {
         }
       }
       const store = await openStore(args, io, 'write');
-      const label = flag(args, 'label');
+      const label = stringFlag(args, 'label');
       for (const k of keys) await store.put({ key: k, meta: { createdAt: new Date().toISOString(), origin: 'imported', ...(label === undefined ? {} : { label }) } }, { overwrite: bool(args, 'force') });
       const infos = keys.map(describeKey);
       print(io, { imported: infos, store: store.info.kind }, infos.map((i) => `imported ${i.kind} key ${i.kid ?? ''} (${i.alg}) ${formatFingerprint(i.fingerprint)}`).join('\n'));
@@ -416,15 +409,15 @@ function trustCommand(trusted: boolean): CliCommand {
       const path = trustStorePath(io.env);
       return audited(io, args, `keys.${words}`, ref ?? '-', async (): Promise<AuditOutcome> => {
         if (ref === undefined) {
-          if (!trusted) throw usage('keys untrust <kid|file|fingerprint>', 'missing signer');
+          if (!trusted) throw usageError('keys untrust <kid|file|fingerprint>', 'missing signer');
           const t = await loadTrustStore(path);
           const rows = t.entries.map((e) => ({ fingerprint: e.fingerprint, kid: e.kid, scope: scopeToString(e.scope), trusted: e.trusted, updatedAt: e.updatedAt, note: e.note }));
           print(io, { trustStore: path, entries: rows }, rows.length === 0 ? `no signers in ${path}` : rows.map((r) => `${r.trusted ? 'trusted  ' : 'untrusted'} ${r.scope.padEnd(24)} ${formatFingerprint(r.fingerprint)} ${r.kid ?? ''}`).join('\n'));
           return { details: { keyCount: rows.length } };
         }
-        const scope = parseScope(flag(args, 'scope') ?? 'any');
+        const scope = parseScope(stringFlag(args, 'scope') ?? 'any');
         const { publicKey, kid } = await signerPublicKey(args, io, ref);
-        const note = flag(args, 'note');
+        const note = stringFlag(args, 'note');
         const opts = { ...(kid === undefined ? {} : { kid }), ...(note === undefined ? {} : { note }) };
         const next = await updateTrustStore(path, (t) => (trusted ? trustSigner(t, publicKey, scope, opts) : untrustSigner(t, publicKey, scope, opts)));
         const ctx = scope.kind === 'any' ? {} : scope.kind === 'producer' ? { producer: scope.id } : { model: scope.id };
@@ -444,16 +437,16 @@ const keysPassphrase: CliCommand = {
   usage: PASSPHRASE_USAGE,
   help: 'The new passphrase comes from --new-passphrase-file, MODEL_VAULT_NEW_PASSPHRASE, or a prompt on a terminal.',
   run: (args, io) =>
-    audited(io, args, 'keys.passphrase', flag(args, 'keystore') ?? keystorePath(io.env), async () => {
-      const path = flag(args, 'keystore') ?? keystorePath(io.env);
+    audited(io, args, 'keys.passphrase', stringFlag(args, 'keystore') ?? keystorePath(io.env), async () => {
+      const path = stringFlag(args, 'keystore') ?? keystorePath(io.env);
       const store = await FileKeyStore.open(path, { passphrase: await requirePassphrase(args, io, 'keystore', false) });
-      const file = flag(args, 'new-passphrase-file');
+      const file = stringFlag(args, 'new-passphrase-file');
       let next = file === undefined ? io.env.MODEL_VAULT_NEW_PASSPHRASE : await readSecretFile(file, 'new passphrase');
       if ((next === undefined || next === '') && io.isTty && process.stdin.isTTY) {
         next = await promptHidden(io, 'New keystore passphrase: ');
         if ((await promptHidden(io, 'Repeat the new passphrase: ')) !== next) throw new AppError('VALIDATION', 'The passphrases do not match. Try again.');
       }
-      if (next === undefined || next === '') throw usage(PASSPHRASE_USAGE, 'give the new passphrase with --new-passphrase-file or MODEL_VAULT_NEW_PASSPHRASE');
+      if (next === undefined || next === '') throw usageError(PASSPHRASE_USAGE, 'give the new passphrase with --new-passphrase-file or MODEL_VAULT_NEW_PASSPHRASE');
       await store.changePassphrase(next, { params: scryptParams(io) });
       print(io, { keystore: path }, `the keystore ${path} is now encrypted under the new passphrase`);
       return { object: path };
@@ -479,8 +472,8 @@ function keysetCommand(verb: KeysetVerb): CliCommand {
     run: (args, io) => {
       const kid = args.positionals[0];
       return audited(io, args, `keys.${verb}`, kid ?? '', async () => {
-        if (kid === undefined) throw usage(u, 'missing kid');
-        const owner = flag(args, 'owner') ?? 'default';
+        if (kid === undefined) throw usageError(u, 'missing kid');
+        const owner = stringFlag(args, 'owner') ?? 'default';
         const path = keysetsPath(io.env);
         let purpose: KeysetPurpose;
         let info: StoredKeyInfo | undefined;
@@ -536,11 +529,11 @@ const keysSplit: CliCommand = {
   run: (args, io) => {
     const kid = args.positionals[0];
     return audited(io, args, 'keys.split', kid ?? '', async () => {
-      if (kid === undefined) throw usage(SPLIT_USAGE, 'missing kid');
-      const m = Number(flag(args, 'threshold'));
-      const n = Number(flag(args, 'shares'));
-      const dir = flag(args, 'out-dir');
-      if (dir === undefined) throw usage(SPLIT_USAGE, 'shares are written only to files: add --out-dir <dir>');
+      if (kid === undefined) throw usageError(SPLIT_USAGE, 'missing kid');
+      const m = Number(stringFlag(args, 'threshold'));
+      const n = Number(stringFlag(args, 'shares'));
+      const dir = stringFlag(args, 'out-dir');
+      if (dir === undefined) throw usageError(SPLIT_USAGE, 'shares are written only to files: add --out-dir <dir>');
       const store = await openStore(args, io, 'read');
       const s = await store.get(kid);
       if (s === undefined) throw new AppError('KEY_NOT_FOUND', `No key "${kid}" in ${store.info.location}.`);
@@ -567,7 +560,7 @@ const keysCombine: CliCommand = {
   usage: COMBINE_USAGE,
   run: (args, io) =>
     audited(io, args, 'keys.combine', '-', async () => {
-      if (args.positionals.length === 0) throw usage(COMBINE_USAGE, 'give the share files');
+      if (args.positionals.length === 0) throw usageError(COMBINE_USAGE, 'give the share files');
       const shares = [];
       for (const file of args.positionals) {
         let text: string;
@@ -588,8 +581,8 @@ const keysCombine: CliCommand = {
         }
         const alg = typeof meta.alg === 'string' ? normalizeMasterAlg(meta.alg) : undefined;
         if (alg === undefined) throw new AppError('KEY_INVALID', 'The shares do not say which algorithm the key uses; they were not made by "model-vault keys split".');
-        const kid = flag(args, 'kid') ?? (typeof meta.kid === 'string' ? meta.kid : undefined);
-        if (kid === undefined) throw usage(COMBINE_USAGE, 'add --kid');
+        const kid = stringFlag(args, 'kid') ?? (typeof meta.kid === 'string' ? meta.kid : undefined);
+        if (kid === undefined) throw usageError(COMBINE_USAGE, 'add --kid');
         const key = makeMasterKey(alg, r.secret, { kid });
         if (typeof meta.fingerprint === 'string' && meta.fingerprint !== fingerprintOf(key)) throw new AppError('KEY_INVALID', 'The rebuilt key does not match the fingerprint recorded in the shares.');
         const store = await openStore(args, io, 'write');
@@ -612,8 +605,8 @@ const auditShow: CliCommand = {
   usage: 'audit show [--limit <n>] [--json]',
   run: async (args, io) => {
     const path = auditLogPath(io.env);
-    const limit = Number(flag(args, 'limit') ?? '50');
-    if (!Number.isInteger(limit) || limit < 1) throw usage('audit show [--limit <n>]', '--limit must be a positive integer');
+    const limit = Number(stringFlag(args, 'limit') ?? '50');
+    if (!Number.isInteger(limit) || limit < 1) throw usageError('audit show [--limit <n>]', '--limit must be a positive integer');
     const lines = splitLines(await readAuditLogText(path));
     const entries = lines.slice(-limit).map((l) => parseEntry(l) ?? { malformed: true });
     if (io.json) io.out(JSON.stringify({ ok: true, log: path, total: lines.length, entries }));
@@ -636,11 +629,11 @@ const auditVerify: CliCommand = {
   usage: AUDIT_VERIFY_USAGE,
   run: async (args, io) => {
     const path = auditLogPath(io.env);
-    const headText = flag(args, 'head');
+    const headText = stringFlag(args, 'head');
     let expectedHead: { seq: number; hash: string } | undefined;
     if (headText !== undefined) {
       const m = /^(\d+):([0-9a-f]{64})$/.exec(headText);
-      if (m === null) throw usage(AUDIT_VERIFY_USAGE, '--head is <seq>:<64 hex digits>');
+      if (m === null) throw usageError(AUDIT_VERIFY_USAGE, '--head is <seq>:<64 hex digits>');
       expectedHead = { seq: Number(m[1]), hash: m[2] as string };
     }
     const signers = (args.all['trusted-signer'] ?? []).filter((v): v is string => typeof v === 'string');
