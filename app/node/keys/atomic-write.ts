@@ -3,15 +3,16 @@
  * over the target, then fsync the folder so the rename itself is durable. A reader sees the old file or the new
  * one, never a mix. Used by the file keystore and the trust store.
  */
-import { randomBytes } from 'node:crypto';
 import { constants, promises as fs } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { AppError } from '../../errors.ts';
+import { toHex } from '../../crypto/encoding.ts';
+import { randomBytes } from '../../crypto/random.ts';
 
 export async function writeFileAtomic(path: string, data: string | Uint8Array, opts: { mode?: number } = {}): Promise<void> {
   const mode = opts.mode ?? 0o600;
   const dir = dirname(path);
-  const tmp = join(dir, `.${basename(path)}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`);
+  const tmp = join(dir, `.${basename(path)}.tmp-${process.pid}-${toHex(randomBytes(6))}`);
   let handle: fs.FileHandle | undefined;
   try {
     handle = await fs.open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, mode);
