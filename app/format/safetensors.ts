@@ -57,6 +57,11 @@ export function readHeaderLength(prefix: Uint8Array, fileLength: number): number
   return headerLength;
 }
 
+/** The header bytes (8-byte length prefix + header JSON) at the start of a whole file held in memory. */
+export function headerBytesOf(file: Uint8Array): Uint8Array {
+  return file.slice(0, PREFIX_BYTES + readHeaderLength(file.subarray(0, PREFIX_BYTES), file.length));
+}
+
 export function nelements(shape: readonly bigint[]): bigint | undefined {
   let n = 1n;
   for (const d of shape) {

@@ -22,7 +22,7 @@ import { generateBoxKeyPair } from '../../broker/seal.ts';
 import { randomBytes } from '../../crypto/random.ts';
 import { ctEqual } from '../../crypto/bytes.ts';
 import { toHex } from '../../crypto/encoding.ts';
-import { PREFIX_BYTES, readHeaderLength } from '../../format/safetensors.ts';
+import { headerBytesOf } from '../../format/safetensors.ts';
 import { fetchHttpPort } from '../broker/http-port.ts';
 import { kekFromBytes } from '../broker/kek.ts';
 import { startBroker, type RunningBroker } from '../broker/start.ts';
@@ -63,11 +63,6 @@ const FILE_POLICY = 'package model\n\nimport rego.v1\n\n# Access decisions with 
 async function writeKeyFile(path: string, text: string): Promise<void> {
   await writeFile(path, `${text}\n`, { mode: 0o600 });
   await chmod(path, 0o600);
-}
-
-/** The header (length prefix + JSON) of a safetensors file. */
-function headerOf(file: Uint8Array): Uint8Array {
-  return file.slice(0, PREFIX_BYTES + readHeaderLength(file.subarray(0, PREFIX_BYTES), file.length));
 }
 
 const keyLine = (label: string, key: MasterKey | SigningKey): string => `${label}: kid ${key.kid ?? '(none)'}, ${key.alg}, fingerprint ${fingerprintOf(key)}`;
@@ -217,7 +212,7 @@ const demoCommand: CliCommand = {
         deviceLimit: 2,
         graceDays: 3,
         policy: releasePolicy,
-        files: shardFiles.map((f) => ({ path: f.path, header: headerOf(f.file) })),
+        files: shardFiles.map((f) => ({ path: f.path, header: headerBytesOf(f.file) })),
         masterKey: { alg: 'aes256gcm', ...(master.kid === undefined ? {} : { kid: master.kid }), key: master.key },
         signingSeed: signer.seed ?? new Uint8Array(0),
         brokerBoxPub,
@@ -238,13 +233,13 @@ const demoCommand: CliCommand = {
         { subscriptionId: subscription.subscriptionId, status: subscription.status, expiresAt: subscription.expiresAt },
       );
 
-      const local = new Map(shardFiles.map((f) => [f.path, headerOf(f.file)]));
+      const local = new Map(shardFiles.map((f) => [f.path, headerBytesOf(f.file)]));
       const released = await subscriber.releaseKey(modelId, local, { os: process.platform, app_version: status.version }, subscriberBox);
       const subscriberCopy = join(workDir, 'subscriber', 'demo-model.cryptotensors');
       await mkdir(subscriberCopy, { recursive: true });
       for (const f of shardFiles) {
-        const header = released.synced.get(f.path) ?? headerOf(f.file);
-        const data = f.file.subarray(headerOf(f.file).length);
+        const header = released.synced.get(f.path) ?? headerBytesOf(f.file);
+        const data = f.file.subarray(headerBytesOf(f.file).length);
         const out = new Uint8Array(header.length + data.length);
         out.set(header, 0);
         out.set(data, header.length);
@@ -277,7 +272,7 @@ const demoCommand: CliCommand = {
       const bundlePath = join(workDir, 'rotation-bundle.json');
       const rotation = await rotateFolder(packaged, { ...rotationOptions, brokerRecipients: [{ id: info.brokerId, publicKey: brokerBoxPub }], bundleOut: bundlePath });
       await writeKeyFile(join(keysDir, 'producer-master-2.jwk'), serializeJwk(newMaster, { includeSecret: true }));
-      const rotatedFiles = await Promise.all(result.shards.map(async (path) => ({ path, header: headerOf(new Uint8Array(await readFile(join(packaged, path)))) })));
+      const rotatedFiles = await Promise.all(result.shards.map(async (path) => ({ path, header: headerBytesOf(new Uint8Array(await readFile(join(packaged, path)))) })));
       const pushed = await producer.pushRotation(modelId, await readFile(bundlePath, 'utf8'), rotatedFiles);
       const resynced = await subscriber.releaseKey(modelId, released.synced, { os: process.platform, app_version: status.version }, subscriberBox);
       steps.record(

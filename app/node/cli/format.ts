@@ -11,11 +11,11 @@ import { wipe } from '../../crypto/bytes.ts';
 import { evaluateConstantPolicy } from '../../format/policy.ts';
 import { filePolicyEvaluator } from '../../policy/file-policy.ts';
 import { parseJwks, keyFingerprint, type MasterKey, type SigningKey, type VerifyKey } from '../../format/keys.ts';
-import { parseModelHeader, type ModelHeader } from '../../format/reader.ts';
-import { PREFIX_BYTES, canonicalHeaderText, encodeHeader, readHeaderLength, type TensorInfo } from '../../format/safetensors.ts';
+import type { ModelHeader } from '../../format/reader.ts';
+import { canonicalHeaderText, encodeHeader, type TensorInfo } from '../../format/safetensors.ts';
 import { parseManifest } from '../../format/manifest.ts';
 import type { EncryptSelection } from '../../format/writer.ts';
-import { openFileSource } from '../format/file-source.ts';
+import { openFileSource, readModelHeader } from '../format/file-source.ts';
 import { openModel } from '../format/open-model.ts';
 import { folderLayout, packageModel, type PackageProgress } from '../format/package.ts';
 import { rewrapModel } from '../format/rotate.ts';
@@ -146,8 +146,7 @@ function policyVerdict(local: string): string {
 async function readHeaderOf(path: string): Promise<{ parsed: ModelHeader; size: number }> {
   const src = await openFileSource(path);
   try {
-    const n = readHeaderLength(await src.read(0, Math.min(PREFIX_BYTES, src.size)), src.size);
-    return { parsed: parseModelHeader(await src.read(PREFIX_BYTES, n), src.size), size: src.size };
+    return { parsed: (await readModelHeader(src)).parsed, size: src.size };
   } finally {
     await src.close?.();
   }

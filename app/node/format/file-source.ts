@@ -1,7 +1,8 @@
 /** A `ByteSource` over a file: positional reads through one FileHandle. */
 import { open, type FileHandle } from 'node:fs/promises';
 import { AppError } from '../../errors.ts';
-import type { ByteSource } from '../../format/reader.ts';
+import { parseModelHeader, type ByteSource, type ModelHeader } from '../../format/reader.ts';
+import { PREFIX_BYTES, readHeaderLength } from '../../format/safetensors.ts';
 
 export async function openFileSource(path: string): Promise<ByteSource & { readonly handle: FileHandle }> {
   let handle: FileHandle;
@@ -40,4 +41,11 @@ export function ioError(op: string, e: unknown): AppError {
   const code = typeof e === 'object' && e !== null && 'code' in e ? String((e).code) : 'unknown';
   if (code === 'ENOENT') return new AppError('NOT_FOUND', `Cannot ${op}: no such file or folder.`);
   return new AppError('IO_ERROR', `Cannot ${op} (${code}). Check the path and permissions.`);
+}
+
+/** Reads a safetensors or CryptoTensors header from a source: its bytes (length prefix included) and the parse. */
+export async function readModelHeader(src: ByteSource): Promise<{ readonly bytes: Uint8Array; readonly parsed: ModelHeader }> {
+  const n = readHeaderLength(await src.read(0, Math.min(PREFIX_BYTES, src.size)), src.size);
+  const bytes = await src.read(0, PREFIX_BYTES + n);
+  return { bytes, parsed: parseModelHeader(bytes.subarray(PREFIX_BYTES), src.size) };
 }

@@ -16,15 +16,14 @@ import { randomBytes } from '../../crypto/random.ts';
 import { createSha256, toHex } from '../../crypto/sha256.ts';
 import { policyText, type EncryptionEntry, type PolicyTexts } from '../../format/crypto-metadata.ts';
 import type { MasterKey, SigningKey } from '../../format/keys.ts';
-import { parseModelHeader } from '../../format/reader.ts';
-import { PREFIX_BYTES, readHeaderLength, type SafetensorsHeader } from '../../format/safetensors.ts';
+import type { SafetensorsHeader } from '../../format/safetensors.ts';
 import { chunkCount, drawBaseIv, wrapDek } from '../../format/tensor-cipher.ts';
 import { buildHeader, encDescriptorFor, extraReservedFor, planModel, userMetadataFor, type EncryptOptions, type EncryptSelection, type ModelPlan } from '../../format/writer.ts';
 import { manifestText, type FolderManifest } from '../../format/manifest.ts';
 import { nodeAead, streamSealer } from './node-aead.ts';
 import { AeadPool, sharedPool } from './aead-pool.ts';
 import { commit, ensureAbsent, fsyncPath, removeQuietly, tempPathFor } from './atomic.ts';
-import { openFileSource, ioError } from './file-source.ts';
+import { openFileSource, ioError, readModelHeader } from './file-source.ts';
 
 export const BLOCK_BYTES = 8 * 1024 * 1024;
 
@@ -128,8 +127,7 @@ export interface PlainInput {
 async function openPlainFile(path: string): Promise<PlainInput> {
   const src = await openFileSource(path);
   try {
-    const n = readHeaderLength(await src.read(0, Math.min(PREFIX_BYTES, src.size)), src.size);
-    const parsed = parseModelHeader(await src.read(PREFIX_BYTES, n), src.size);
+    const { parsed } = await readModelHeader(src);
     if (parsed.crypto !== null || parsed.strippedCrypto) throw new AppError('VALIDATION', 'The input is already a CryptoTensors file: rewrap or reencrypt it instead.');
     return { header: parsed.header, read: (position, length) => readExact(src.handle, position, length), close: async () => src.close?.() };
   } catch (e) {

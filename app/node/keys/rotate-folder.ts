@@ -22,8 +22,7 @@
 import { promises as fs } from 'node:fs';
 import { basename, dirname, join, relative, resolve, sep } from 'node:path';
 import { AppError, isAppError, type ErrorCode } from '../../errors.ts';
-import { parseModelHeader } from '../../format/reader.ts';
-import { PREFIX_BYTES, readHeaderLength } from '../../format/safetensors.ts';
+import type { ModelHeader } from '../../format/reader.ts';
 import type { MasterKey as CodecMasterKey, SigningKey as CodecSigningKey, VerifyKey } from '../../format/keys.ts';
 import { addKey, promoteKey, type Keyset, type KeysetPurpose } from '../../keys/keyset.ts';
 import { describeKey, fingerprintOf, fingerprintOfPublicKey, type MasterKey, type SigningKey } from '../../keys/key.ts';
@@ -31,7 +30,7 @@ import { toB64std } from '../../crypto/encoding.ts';
 import { headerSha256, newBundleId, serializeRotationBundle, signRotationBundle, wrapKeyForRecipient, type EncChange, type ModelChange, type RotationBundle, type RotationBundleBody, type SignChange } from '../../keys/rotation-bundle.ts';
 import type { AuditDetailValue, AuditResult } from '../audit/entry.ts';
 import type { AuditLog } from '../audit/log.ts';
-import { openFileSource } from '../format/file-source.ts';
+import { openFileSource, readModelHeader } from '../format/file-source.ts';
 import { openModel } from '../format/open-model.ts';
 import { folderLayout } from '../format/package.ts';
 import { rewrapModel } from '../format/rotate.ts';
@@ -215,12 +214,11 @@ function uniq(values: readonly string[]): string[] {
   return [...new Set(values)].sort();
 }
 
-async function readHeader(path: string): Promise<{ headerSha256: string; parsed: ReturnType<typeof parseModelHeader> }> {
+async function readHeader(path: string): Promise<{ headerSha256: string; parsed: ModelHeader }> {
   const src = await openFileSource(path);
   try {
-    const n = readHeaderLength(await src.read(0, Math.min(PREFIX_BYTES, src.size)), src.size);
-    const bytes = await src.read(0, PREFIX_BYTES + n);
-    return { headerSha256: headerSha256(bytes), parsed: parseModelHeader(bytes.subarray(PREFIX_BYTES), src.size) };
+    const { bytes, parsed } = await readModelHeader(src);
+    return { headerSha256: headerSha256(bytes), parsed };
   } finally {
     await src.close?.();
   }

@@ -8,7 +8,7 @@ import { seedSigner, signRequest, type DeviceSigner } from '../../../app/broker/
 import { generateBoxKeyPair, type BoxKeyPair } from '../../../app/broker/seal.ts';
 import { randomBytes } from '../../../app/crypto/random.ts';
 import { toHex } from '../../../app/crypto/sha256.ts';
-import { PREFIX_BYTES, readHeaderLength } from '../../../app/format/safetensors.ts';
+import { headerBytesOf } from '../../../app/format/safetensors.ts';
 import { encodeModel } from '../../../app/format/writer.ts';
 import { signingKeyFromSeed, type MasterKey } from '../../../app/format/keys.ts';
 import { fetchHttpPort } from '../../../app/node/broker/http-port.ts';
@@ -88,10 +88,8 @@ export interface TestModel {
   readonly signingSeed: Uint8Array;
 }
 
-export function headerOf(file: Uint8Array): Uint8Array {
-  const n = readHeaderLength(file.subarray(0, PREFIX_BYTES), file.length);
-  return file.slice(0, PREFIX_BYTES + n);
-}
+/** The header bytes of a whole file (the format's own helper, under the name these tests use). */
+export const headerOf = headerBytesOf;
 
 /** A small encrypted two-shard model, with a release policy in the `remote` field. */
 export function makeModel(opts: { remote?: string } = {}): TestModel {
