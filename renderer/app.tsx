@@ -1,13 +1,21 @@
-import { Suspense, lazy, useEffect, useRef } from 'react';
+import { type ComponentType, type LazyExoticComponent, Suspense, lazy, useEffect, useRef } from 'react';
 import { HomeScreen } from './screens/home-screen.tsx';
 import { ShieldIcon } from './components/icons.tsx';
 import { type Route, hrefOf, useRoute } from './lib/route.ts';
 
-// Monaco is large: the policy studio loads it only when opened.
-const PolicyScreen = lazy(() => import('./screens/policy-screen.tsx').then((m) => ({ default: m.PolicyScreen })));
+// Every screen but the overview loads when first opened (Monaco alone is several megabytes).
+const SCREENS: Readonly<Record<Exclude<Route, 'overview'>, LazyExoticComponent<ComponentType>>> = {
+  producer: lazy(() => import('./screens/producer-screen.tsx').then((m) => ({ default: m.ProducerScreen }))),
+  subscriber: lazy(() => import('./screens/subscriber-screen.tsx').then((m) => ({ default: m.SubscriberScreen }))),
+  security: lazy(() => import('./screens/security-screen.tsx').then((m) => ({ default: m.SecurityScreen }))),
+  policy: lazy(() => import('./screens/policy-screen.tsx').then((m) => ({ default: m.PolicyScreen }))),
+};
 
 const NAV: readonly { route: Route; label: string; hint: string }[] = [
   { route: 'overview', label: 'Overview', hint: 'Installation status' },
+  { route: 'producer', label: 'Publish', hint: 'Package, sign and publish a model' },
+  { route: 'subscriber', label: 'My models', hint: 'Licences, imported models and mounts' },
+  { route: 'security', label: 'Keys & audit', hint: 'Key inventory, offline rotation and the audit log' },
   { route: 'policy', label: 'Policy studio', hint: 'Write and test access policies' },
 ];
 
@@ -23,6 +31,8 @@ export function App() {
     main.current?.focus({ preventScroll: true });
   }, [route]);
 
+  const Screen = route === 'overview' ? HomeScreen : SCREENS[route];
+  const label = NAV.find((n) => n.route === route)?.label ?? '';
   return (
     <div className="shell">
       <a className="skip-link" href="#main" onClick={(e) => (e.preventDefault(), main.current?.focus())}>
@@ -47,19 +57,15 @@ export function App() {
         <p className="sidebar-foot">Encrypted, signed model weights — from the producer&apos;s disk to your runtime.</p>
       </aside>
       <main id="main" ref={main} className="content" tabIndex={-1}>
-        {route === 'overview' ? (
-          <HomeScreen />
-        ) : (
-          <Suspense
-            fallback={
-              <p className="page muted" role="status">
-                Loading the policy studio…
-              </p>
-            }
-          >
-            <PolicyScreen />
-          </Suspense>
-        )}
+        <Suspense
+          fallback={
+            <p className="page muted" role="status">
+              Loading {label.toLowerCase()}…
+            </p>
+          }
+        >
+          <Screen />
+        </Suspense>
       </main>
     </div>
   );

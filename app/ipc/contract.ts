@@ -9,18 +9,23 @@
  * - results, not throws: `{ ok: true, value }` or `{ ok: false, error: { code, message } }`;
  * - never key material, passphrases, plaintext weights or tokens: ids, fingerprints and statuses only.
  *
- * This file may import only valibot and app/errors.ts (the preload bundles it).
+ * The operations of each area live in their own table under app/ipc/ops/ (producer, subscriber, security, mount) and
+ * are spread into CONTRACT below; a channel's domain is the part before the colon.
+ *
+ * This file and app/ipc/ops/ may import only valibot, app/errors.ts (types), app/ipc/response.ts and app/ipc/task.ts
+ * (the preload bundles them).
  */
 import * as v from 'valibot';
 import type { ErrorInfo } from '../errors.ts';
+import { type ResponseOf, response } from './response.ts';
+import { TASK_ID } from './task.ts';
+import { MOUNT_OPERATIONS } from './ops/mount.ts';
+import { PRODUCER_OPERATIONS } from './ops/producer.ts';
+import { SECURITY_OPERATIONS } from './ops/security.ts';
+import { SUBSCRIBER_OPERATIONS } from './ops/subscriber.ts';
 
-/** A phantom marker carrying a response type through the contract object. */
-export interface ResponseOf<T> {
-  readonly __response?: T;
-}
-function response<T>(): ResponseOf<T> {
-  return {};
-}
+export type { ResponseOf } from './response.ts';
+export { TASK_ID } from './task.ts';
 
 // ---------------------------------------------------------------------------------------------------------------
 // Response types
@@ -61,6 +66,12 @@ const EMPTY_REQUEST = v.strictObject({});
 
 export const CONTRACT = {
   'app:status': { request: EMPTY_REQUEST, response: response<AppStatus>() },
+  /** Cancels a running task (app/ipc/task.ts); answers whether a task with that id was running. Served by the router. */
+  'task:cancel': { request: v.strictObject({ taskId: TASK_ID }), response: response<{ readonly cancelled: boolean }>() },
+  ...PRODUCER_OPERATIONS,
+  ...SUBSCRIBER_OPERATIONS,
+  ...SECURITY_OPERATIONS,
+  ...MOUNT_OPERATIONS,
 } as const;
 
 export type Contract = typeof CONTRACT;

@@ -23,7 +23,11 @@ export interface HandlerContext {
 }
 
 export type Handler<C extends Channel> = (request: ParsedRequestOf<C>, ctx: HandlerContext) => Promise<ResponseValueOf<C>>;
-export type Handlers = { readonly [C in Channel]: Handler<C> };
+/** Channels the router serves itself. */
+export type RouterChannel = 'task:cancel';
+export type Handlers = { readonly [C in Exclude<Channel, RouterChannel>]: Handler<C> };
+/** The handlers of one operation table (app/ipc/ops/*): what each service module exports. */
+export type HandlersOf<Ops> = { readonly [C in keyof Ops & Exclude<Channel, RouterChannel>]: Handler<C> };
 
 export interface Router {
   dispatch(channel: unknown, request: unknown, signal?: AbortSignal): Promise<Result<unknown>>;
@@ -35,11 +39,19 @@ function newTaskId(): string {
   return toHex(randomBytes(8));
 }
 
+function requestTaskId(request: unknown): string | undefined {
+  const id = (request as { taskId?: unknown }).taskId;
+  return typeof id === 'string' ? id : undefined;
+}
+
 export function createRouter(handlers: Handlers): Router {
   for (const channel of CHANNELS) {
+    if (channel === 'task:cancel') continue;
     if (typeof handlers[channel] !== 'function') throw new BugError(`no handler for contract channel ${channel}`);
   }
   const listeners = new Set<(event: ProgressEvent) => void>();
+  /** Running tasks with a caller-chosen id (app/ipc/task.ts), so that `task:cancel` can abort them. */
+  const running = new Map<string, AbortController>();
 
   const emit = (event: ProgressEvent): void => {
     for (const listener of listeners) {
@@ -54,15 +66,34 @@ export function createRouter(handlers: Handlers): Router {
   async function run<C extends Channel>(channel: C, raw: unknown, signal: AbortSignal): Promise<Result<unknown>> {
     const parsed = parseRequest(channel, raw);
     if (!parsed.ok) return { ok: false, error: { code: 'VALIDATION', message: parsed.message } };
-    const taskId = newTaskId();
+    if (channel === 'task:cancel') {
+      const controller = running.get((parsed.value as ParsedRequestOf<'task:cancel'>).taskId);
+      controller?.abort();
+      return { ok: true, value: { cancelled: controller !== undefined } };
+    }
+    const chosen = requestTaskId(parsed.value);
+    if (chosen !== undefined && running.has(chosen)) {
+      return { ok: false, error: { code: 'VALIDATION', message: 'a task with this id is already running: start it with a fresh task id' } };
+    }
+    const taskId = chosen ?? newTaskId();
+    const controller = new AbortController();
+    const onAbort = (): void => controller.abort();
+    if (signal.aborted) controller.abort();
+    else signal.addEventListener('abort', onAbort, { once: true });
+    if (chosen !== undefined) running.set(chosen, controller);
     const ctx: HandlerContext = {
       taskId,
-      signal,
+      signal: controller.signal,
       progress: (update) => emit({ ...update, taskId, channel }),
     };
-    const handler = handlers[channel] as Handler<C>;
-    const value = await handler(parsed.value, ctx);
-    return { ok: true, value };
+    try {
+      const handler = handlers[channel as Exclude<C, RouterChannel>] as Handler<C>;
+      const value = await handler(parsed.value, ctx);
+      return { ok: true, value };
+    } finally {
+      signal.removeEventListener('abort', onAbort);
+      if (chosen !== undefined) running.delete(chosen);
+    }
   }
 
   return {

@@ -1,7 +1,7 @@
 /** A tiny hash router: the screens are few and the app has no server-side routes. */
 import { useEffect, useState } from 'react';
 
-export const ROUTES = ['overview', 'policy'] as const;
+export const ROUTES = ['overview', 'producer', 'subscriber', 'security', 'policy'] as const;
 export type Route = (typeof ROUTES)[number];
 
 function current(): Route {

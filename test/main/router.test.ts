@@ -80,3 +80,12 @@ test('progress events carry the task id and channel, and unsubscribe works', asy
 test('a router without a handler for a contract channel is a bug caught at construction', () => {
   assert.throws(() => createRouter({} as never), /no handler for contract channel/);
 });
+
+test('task:cancel is served by the router: an unknown or finished task id answers cancelled: false; bad ids are refused', async () => {
+  const router = createRouter(createHandlers(deps));
+  assert.deepEqual(await router.dispatch('task:cancel', { taskId: '0123456789abcdef' }), { ok: true, value: { cancelled: false } });
+  for (const taskId of ['0123', 'ZZZZZZZZZZZZZZZZ', 7]) {
+    const r = await router.dispatch('task:cancel', { taskId });
+    assert.equal(r.ok ? null : r.error.code, 'VALIDATION');
+  }
+});

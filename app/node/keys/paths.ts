@@ -1,13 +1,12 @@
 /**
  * Where Model Vault keeps its key-related files. Environment variables (documented in app/keys/README.md):
- *   MODEL_VAULT_HOME       folder for everything below (default: $XDG_CONFIG_HOME/model-vault or ~/.config/model-vault;
- *                          %APPDATA%\model-vault on Windows; ~/Library/Application Support/model-vault on macOS)
+ *   MODEL_VAULT_HOME       folder for everything below (default: the app's data directory, see app/node/config.ts)
  *   MODEL_VAULT_KEYSTORE   the encrypted file keystore (default: <home>/keystore.json)
  *   MODEL_VAULT_TRUST      the trust store (default: <home>/trust.json)
  *   MODEL_VAULT_AUDIT_LOG  the audit log (default: <home>/audit.log)
  */
-import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { defaultDataDir } from '../config.ts';
 
 export type Env = Readonly<Record<string, string | undefined>>;
 
@@ -15,13 +14,9 @@ function nonEmpty(v: string | undefined): string | undefined {
   return v === undefined || v === '' ? undefined : v;
 }
 
-export function modelVaultHome(env: Env, platform: NodeJS.Platform = process.platform): string {
-  const explicit = nonEmpty(env.MODEL_VAULT_HOME);
-  if (explicit !== undefined) return explicit;
-  const home = nonEmpty(env.HOME) ?? homedir();
-  if (platform === 'win32') return join(nonEmpty(env.APPDATA) ?? join(home, 'AppData', 'Roaming'), 'model-vault');
-  if (platform === 'darwin') return join(home, 'Library', 'Application Support', 'model-vault');
-  return join(nonEmpty(env.XDG_CONFIG_HOME) ?? join(home, '.config'), 'model-vault');
+/** The app's data directory: the one definition lives in app/node/config.ts (`defaultDataDir`). */
+export function modelVaultHome(env: Env): string {
+  return defaultDataDir(env);
 }
 
 export function keystorePath(env: Env): string {

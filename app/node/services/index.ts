@@ -1,21 +1,33 @@
 /**
  * The main-process services: one handler per contract operation. Both hosts (Electron's ipcMain and the loopback
- * web host) dispatch to these through the same router.
+ * web host) dispatch to these through the same router. Each area's handlers live in their own module, next to the
+ * area's operation table in app/ipc/ops/.
  */
 import type { AppStatus, KeychainStatus } from '../../ipc/contract.ts';
 import type { AppConfig } from '../config.ts';
+import type { Env } from '../keys/paths.ts';
 import { type Handlers, type Router, createRouter } from '../router.ts';
+import { createMountHandlers } from './mount.ts';
+import { createProducerHandlers } from './producer.ts';
+import { createSecurityHandlers } from './security.ts';
 import { getStatus } from './status.ts';
+import { createSubscriberHandlers } from './subscriber.ts';
 
 export interface ServiceDeps {
   readonly config: AppConfig;
   readonly host: AppStatus['host'];
   readonly probeKeychain: () => Promise<KeychainStatus>;
+  /** The environment the services read key sources and paths from (default: process.env). */
+  readonly env?: Env;
 }
 
 export function createHandlers(deps: ServiceDeps): Handlers {
   return {
     'app:status': async () => getStatus(deps),
+    ...createProducerHandlers(deps),
+    ...createSubscriberHandlers(deps),
+    ...createSecurityHandlers(deps),
+    ...createMountHandlers(deps),
   };
 }
 
