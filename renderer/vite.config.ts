@@ -9,7 +9,8 @@ export default defineConfig({
   base: './',
   plugins: [react()],
   build: {
-    outDir: fileURLToPath(new URL('../dist/renderer', import.meta.url)),
+    // MV_RENDERER_DIST (development only): build elsewhere, so parallel work on one checkout does not share a folder.
+    outDir: process.env.MV_RENDERER_DIST ?? fileURLToPath(new URL('../dist/renderer', import.meta.url)),
     emptyOutDir: true,
     sourcemap: false,
     chunkSizeWarningLimit: 6000,

@@ -7,14 +7,15 @@ const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export default defineConfig({
   testDir: '.',
   testMatch: '**/*.e2e.ts',
-  outputDir: `${ROOT}test-results/e2e`,
+  // MV_TEST_RESULTS (development only): a separate results folder for parallel runs on one checkout.
+  outputDir: process.env.MV_TEST_RESULTS ?? `${ROOT}test-results/e2e`,
   timeout: 90_000,
   expect: { timeout: 15_000 },
   fullyParallel: false,
   workers: 1,
   forbidOnly: true,
   retries: 0,
-  reporter: [['list'], ['json', { outputFile: `${ROOT}reports/e2e-results.json` }]],
+  reporter: [['list'], ['json', { outputFile: `${process.env.MV_TEST_RESULTS ?? `${ROOT}reports`}/e2e-results.json` }]],
   use: {
     browserName: 'chromium',
     viewport: { width: 1280, height: 800 },
