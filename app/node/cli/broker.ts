@@ -1,53 +1,36 @@
 /**
  * `model-vault broker serve|enroll|publish|subscribe|licences|revoke|sync|audit|rotate-kek` (issue 6 item 7), all
- * with `--json`. The device profile (device keys, the pinned broker keys) lives in a 0600 JSON file under the data
- * directory (`--profile` to choose another); nothing secret is ever printed.
+ * with `--json`. The device profile (app/node/broker/profile.ts: the pinned broker keys and ids, no secret) lives in
+ * a 0600 JSON file under the data directory (`--profile` to choose another); the device key is in the key store.
+ * Nothing secret is ever printed.
  */
 import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, readdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { usageError } from './usage.ts';
 import { basename, dirname, join } from 'node:path';
-import * as v from 'valibot';
 import { AppError, isAppError } from '../../errors.ts';
 import { normalizeAeadAlg } from '../../crypto/aead.ts';
 import { wipe } from '../../crypto/bytes.ts';
 import { randomBytes } from '../../crypto/random.ts';
-import { BrokerClient } from '../../broker/client.ts';
+import { type BrokerClient } from '../../broker/client.ts';
 import { checkLicenceOffline, newerRevocationList, verifyRevocationList, type RevocationList } from '../../broker/documents.ts';
 import { verifyAuditChain, type AuditEntry } from '../../broker/audit-chain.ts';
-import { seedSigner } from '../../broker/request-signing.ts';
-import { boxPublicKey } from '../../broker/seal.ts';
 import { parseJwks } from '../../format/keys.ts';
 import { PREFIX_BYTES, readHeaderLength } from '../../format/safetensors.ts';
 import { fromB64url, toB64url } from '../../crypto/encoding.ts';
 import { loadConfig } from '../config.ts';
 import { openDb } from '../broker/db.ts';
-import { fetchHttpPort } from '../broker/http-port.ts';
 import { loadKek, newKekText, openSecret, parseKekText, sealSecret, type Kek } from '../broker/kek.ts';
 import { readAuditChain } from '../broker/service.ts';
 import { startBroker } from '../broker/start.ts';
+import { brokerBoxPub, brokerSignPub, cliProfilePath, enrollDevice, loadProfile, openDevice, type DeviceProfile, type KeyStoreOptions } from '../broker/profile.ts';
 import { stringFlag } from './args.ts';
 import { type CliCommand, type CliIo, type ParsedArgs, EXIT } from './types.ts';
 
 
-// ---- the device profile ---------------------------------------------------------------------------------------------
-
-const ProfileSchema = v.strictObject({
-  format: v.literal('model-vault/broker-device'),
-  version: v.literal(1),
-  brokerUrl: v.string(),
-  brokerId: v.string(),
-  brokerSignPubB64u: v.string(),
-  brokerBoxPubB64u: v.string(),
-  identityId: v.string(),
-  role: v.picklist(['producer', 'subscriber']),
-  deviceId: v.string(),
-  signSeedB64u: v.string(),
-  boxSecretB64u: v.string(),
-});
-type Profile = v.InferOutput<typeof ProfileSchema>;
+// ---- the device profile (app/node/broker/profile.ts: the file holds no secret, the device key is in the key store) ----
 
 function profilePath(args: ParsedArgs, io: CliIo): string {
-  return stringFlag(args, 'profile') ?? join(loadConfig(io.env).dataDir, 'broker', 'device.json');
+  return stringFlag(args, 'profile') ?? cliProfilePath(loadConfig(io.env).dataDir);
 }
 
 function writePrivate(path: string, text: string): void {
@@ -58,28 +41,24 @@ function writePrivate(path: string, text: string): void {
   renameSync(tmp, path);
 }
 
-function loadProfile(args: ParsedArgs, io: CliIo): Profile {
-  const path = profilePath(args, io);
-  if (!existsSync(path)) throw new AppError('NOT_FOUND', 'This machine has no broker device profile. Run `model-vault broker enroll` first (or pass --profile).');
-  let json: unknown;
+async function storeOptions(args: ParsedArgs, io: CliIo): Promise<KeyStoreOptions> {
+  const file = stringFlag(args, 'passphrase-file');
+  return file === undefined ? { env: io.env } : { env: io.env, passphrase: readText(file, 'keystore passphrase').replace(/\r?\n$/, '') };
+}
+
+async function cliProfile(args: ParsedArgs, io: CliIo): Promise<DeviceProfile> {
+  return loadProfile(profilePath(args, io), 'Run `model-vault broker enroll` first (or pass --profile).');
+}
+
+/** Runs `fn` with the profile's device unlocked from the key store; the keys are wiped afterwards. */
+async function withDevice<T>(args: ParsedArgs, io: CliIo, fn: (p: DeviceProfile, client: BrokerClient) => Promise<T>): Promise<T> {
+  const p = await cliProfile(args, io);
+  const device = await openDevice(p, await storeOptions(args, io));
   try {
-    json = JSON.parse(readFileSync(path, 'utf8'));
-  } catch {
-    throw new AppError('VALIDATION', 'The broker device profile is not valid JSON. Enroll again with a new --profile.');
+    return await fn(p, device.client);
+  } finally {
+    device.close();
   }
-  const r = v.safeParse(ProfileSchema, json);
-  if (!r.success) throw new AppError('VALIDATION', 'The broker device profile is malformed. Enroll again with a new --profile.');
-  return r.output;
-}
-
-function bytes(text: string, what: string): Uint8Array {
-  const b = fromB64url(text);
-  if (b === undefined) throw new AppError('VALIDATION', `The ${what} in the broker profile is malformed.`);
-  return b;
-}
-
-function clientOf(p: Profile): BrokerClient {
-  return new BrokerClient({ baseUrl: p.brokerUrl, http: fetchHttpPort(), signer: seedSigner(bytes(p.signSeedB64u, 'device key')) });
 }
 
 function print(io: CliIo, value: Record<string, unknown>, human: string): number {
@@ -152,40 +131,30 @@ const serve: CliCommand = {
 
 // ---- enroll -------------------------------------------------------------------------------------------------------
 
-const ENROLL_USAGE = 'broker enroll --broker <url> --name <name> --role producer|subscriber [--bootstrap-file P | --invite CODE] [--label L] [--profile P] [--json]';
+const ENROLL_USAGE = 'broker enroll --broker <url> --name <name> --role producer|subscriber [--bootstrap-file P | --invite CODE] [--label L] [--profile P] [--passphrase-file P] [--json]';
 
 const enroll: CliCommand = {
   words: ['broker', 'enroll'],
   usage: ENROLL_USAGE,
   summary: 'Create this device’s keys and enroll it with a broker (the first producer uses the bootstrap secret).',
+  help: [
+    'The device key goes into the OS keychain, or the encrypted file keystore when the keychain is unavailable or',
+    'MODEL_VAULT_STORE=file (passphrase: --passphrase-file or MODEL_VAULT_PASSPHRASE; every broker command accepts',
+    'the same flag). The profile file (default <data dir>/broker/device.json, 0600) holds only public data.',
+  ].join('\n'),
   async run(args, io) {
     const url = stringFlag(args, 'broker') ?? io.env.MODEL_VAULT_BROKER_URL;
     const name = stringFlag(args, 'name');
     const role = stringFlag(args, 'role');
     if (url === undefined || name === undefined || (role !== 'producer' && role !== 'subscriber')) throw usageError(ENROLL_USAGE, '--broker, --name and --role are required');
     const path = profilePath(args, io);
-    if (existsSync(path)) throw new AppError('ALREADY_EXISTS', 'This profile is already enrolled. Use another --profile to enroll a second identity.');
-    const seed = randomBytes(32);
-    const boxSecret = randomBytes(32);
-    try {
-      const signer = seedSigner(seed);
-      const client = new BrokerClient({ baseUrl: url, http: fetchHttpPort(), signer });
-      const info = await client.info();
-      const bootFile = stringFlag(args, 'bootstrap-file');
-      const invite = stringFlag(args, 'invite');
-      const e = await client.enroll({
-        name, role, label: stringFlag(args, 'label') ?? 'cli', boxPub: boxPublicKey(boxSecret),
-        ...(bootFile === undefined ? {} : { bootstrap: readText(bootFile, 'bootstrap').trim() }), ...(invite === undefined ? {} : { invite }),
-      });
-      const profile: Profile = {
-        format: 'model-vault/broker-device', version: 1, brokerUrl: url.replace(/\/$/, ''), brokerId: info.brokerId, brokerSignPubB64u: info.signPubB64u, brokerBoxPubB64u: info.boxPubB64u,
-        identityId: e.identityId, role: e.role, deviceId: e.deviceId, signSeedB64u: toB64url(seed), boxSecretB64u: toB64url(boxSecret),
-      };
-      writePrivate(path, JSON.stringify(profile, null, 2) + '\n');
-      return print(io, { identityId: e.identityId, deviceId: e.deviceId, role: e.role, admin: e.admin, brokerId: info.brokerId, profile: path }, `enrolled ${e.role} ${e.identityId} (device ${e.deviceId}) with ${info.brokerId}; profile ${path}`);
-    } finally {
-      wipe(seed, boxSecret);
-    }
+    const bootFile = stringFlag(args, 'bootstrap-file');
+    const invite = stringFlag(args, 'invite');
+    const { profile: p } = await enrollDevice({
+      ...(await storeOptions(args, io)), path, brokerUrl: url, name, role, label: stringFlag(args, 'label') ?? 'cli',
+      ...(bootFile === undefined ? {} : { bootstrap: readText(bootFile, 'bootstrap').trim() }), ...(invite === undefined ? {} : { invite }),
+    });
+    return print(io, { identityId: p.identityId, deviceId: p.deviceId, role: p.role, admin: p.admin, brokerId: p.brokerId, keyStore: p.keyStore, deviceKid: p.deviceKid, profile: path }, `enrolled ${p.role} ${p.identityId} (device ${p.deviceId}, key ${p.deviceKid} in the ${p.keyStore === 'keychain' ? 'OS keychain' : 'file keystore'}) with ${p.brokerId}; profile ${path}`);
   },
 };
 
@@ -218,7 +187,6 @@ const publishCmd: CliCommand = {
     const mkFile = stringFlag(args, 'master-key');
     const skFile = stringFlag(args, 'signing-key');
     if (target === undefined || modelId === undefined || mkFile === undefined || skFile === undefined) throw usageError(PUBLISH_USAGE, 'a model path, --model-id, --master-key and --signing-key are required');
-    const p = loadProfile(args, io);
     const files = statSync(target).isDirectory() ? readdirSync(target).filter((f) => f.endsWith('.safetensors')).sort().map((f) => ({ path: f, full: join(target, f) })) : [{ path: basename(target), full: target }];
     if (files.length === 0) throw new AppError('NOT_FOUND', 'No .safetensors files in that folder.');
     const mk = parseJwks(readText(mkFile, 'master key')).find((k) => k.kind === 'master');
@@ -229,12 +197,12 @@ const publishCmd: CliCommand = {
     const mode = stringFlag(args, 'mode') ?? 'open';
     if (mode !== 'open' && mode !== 'approval') throw usageError(PUBLISH_USAGE, '--mode must be open or approval');
     const policyFile = stringFlag(args, 'policy');
-    const r = await clientOf(p).publish({
+    const r = await withDevice(args, io, (p, client) => client.publish({
       modelId, name: stringFlag(args, 'name') ?? modelId, mode, durationDays: intFlag(args, 'duration-days', 365, PUBLISH_USAGE), deviceLimit: intFlag(args, 'device-limit', 2, PUBLISH_USAGE), graceDays: intFlag(args, 'grace-days', 7, PUBLISH_USAGE),
       ...(policyFile === undefined ? {} : { policy: readText(policyFile, 'policy') }),
       files: files.map((f) => ({ path: f.path, header: readHeaderBytes(f.full) })),
-      masterKey: { alg, key: mk.key.key, ...(mk.key.kid === undefined ? {} : { kid: mk.key.kid }) }, signingSeed: sk.key.seed, brokerBoxPub: bytes(p.brokerBoxPubB64u, 'broker key'),
-    });
+      masterKey: { alg, key: mk.key.key, ...(mk.key.kid === undefined ? {} : { kid: mk.key.kid }) }, signingSeed: sk.key.seed, brokerBoxPub: brokerBoxPub(p),
+    }));
     return print(io, { modelId: r.modelId, files: r.files, resubscribed: r.resubscribed }, `published ${r.modelId}: ${r.files.length} file(s); ${r.resubscribed} active subscription(s) re-personalized`);
   },
 };
@@ -248,21 +216,17 @@ const subscribe: CliCommand = {
   usage: SUBSCRIBE_USAGE,
   summary: 'Subscribe to a model (subscribers), approve a pending subscription (producers), or add a device.',
   async run(args, io) {
-    const p = loadProfile(args, io);
-    const client = clientOf(p);
     const approve = stringFlag(args, 'approve');
     const addDevice = stringFlag(args, 'add-device');
-    let view;
-    if (approve !== undefined) view = await client.approve(approve);
-    else if (addDevice !== undefined) {
-      const sub = stringFlag(args, 'subscription');
-      if (sub === undefined) throw usageError(SUBSCRIBE_USAGE, '--add-device needs --subscription');
-      view = await client.addSubscriptionDevice(sub, addDevice);
-    } else {
-      const modelId = args.positionals[0];
-      if (modelId === undefined) throw usageError(SUBSCRIBE_USAGE, 'a model id is required');
-      view = await client.subscribe(modelId);
-    }
+    const sub = stringFlag(args, 'subscription');
+    const modelId = args.positionals[0];
+    if (approve === undefined && addDevice !== undefined && sub === undefined) throw usageError(SUBSCRIBE_USAGE, '--add-device needs --subscription');
+    if (approve === undefined && addDevice === undefined && modelId === undefined) throw usageError(SUBSCRIBE_USAGE, 'a model id is required');
+    const view = await withDevice(args, io, async (_p, client) => {
+      if (approve !== undefined) return client.approve(approve);
+      if (addDevice !== undefined && sub !== undefined) return client.addSubscriptionDevice(sub, addDevice);
+      return client.subscribe(modelId ?? '');
+    });
     return print(io, { subscription: { ...view, licence: view.licence === null ? null : { licenceId: view.licence.licenceId, notAfter: view.licence.notAfter } } }, `subscription ${view.subscriptionId} to ${view.modelId}: ${view.status}${view.expiresAt === null ? '' : `, until ${new Date(view.expiresAt).toISOString()}`}`);
   },
 };
@@ -288,16 +252,18 @@ const syncCmd: CliCommand = {
   usage: SYNC_USAGE,
   summary: 'Pull licences, personalized headers and the revocation list; cache them for offline use.',
   async run(args, io) {
-    const p = loadProfile(args, io);
-    const client = clientOf(p);
-    const brokerPub = bytes(p.brokerSignPubB64u, 'broker key');
+    const p = await cliProfile(args, io);
+    const brokerPub = brokerSignPub(p);
     const dir = cacheDir(args, io);
+    const out = stringFlag(args, 'out');
+    const device = await openDevice(p, await storeOptions(args, io));
+    const client = device.client;
+    try {
     const r = await client.sync();
     const list = newerRevocationList(cachedRevocations(dir, brokerPub), verifyRevocationList(r.revocations, brokerPub));
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     writeFileSync(join(dir, 'revocations.json'), JSON.stringify(list));
     writeFileSync(join(dir, 'licences.json'), JSON.stringify(r.subscriptions.flatMap((s) => (s.licence === null ? [] : [s.licence]))));
-    const out = stringFlag(args, 'out');
     let written = 0;
     if (out !== undefined) {
       for (const s of r.subscriptions.filter((x) => x.status === 'active')) {
@@ -305,12 +271,17 @@ const syncCmd: CliCommand = {
         for (const f of h.headers) {
           const target = join(out, s.modelId, f.path + '.header');
           mkdirSync(dirname(target), { recursive: true });
-          writeFileSync(target, bytes(f.headerB64u, 'header'));
+          const header = fromB64url(f.headerB64u);
+          if (header === undefined) throw new AppError('BROKER_REJECTED', 'The broker sent a malformed header. Retry later.');
+          writeFileSync(target, header);
           written++;
         }
       }
     }
     return print(io, { subscriptions: r.subscriptions.length, revocationSeq: list.seq, headersWritten: written }, `synced ${r.subscriptions.length} subscription(s), revocation list #${list.seq}${out === undefined ? '' : `, ${written} header(s) written to ${out}`}`);
+    } finally {
+      device.close();
+    }
   },
 };
 
@@ -319,15 +290,15 @@ const licences: CliCommand = {
   usage: 'broker licences [--offline] [--json]',
   summary: 'List this identity’s licences and their offline validity (sync first unless --offline).',
   async run(args, io) {
-    const p = loadProfile(args, io);
-    const brokerPub = bytes(p.brokerSignPubB64u, 'broker key');
+    const p = await cliProfile(args, io);
+    const brokerPub = brokerSignPub(p);
     const dir = cacheDir(args, io);
     let docs: unknown[] = [];
     let revocations = cachedRevocations(dir, brokerPub);
     let offline = args.flags.offline === true;
     if (!offline) {
       try {
-        const r = await clientOf(p).sync();
+        const r = await withDevice(args, io, (_p, client) => client.sync());
         revocations = newerRevocationList(revocations, verifyRevocationList(r.revocations, brokerPub));
         docs = r.subscriptions.flatMap((s) => (s.licence === null ? [] : [s.licence]));
         mkdirSync(dir, { recursive: true, mode: 0o700 });
@@ -360,16 +331,14 @@ const revoke: CliCommand = {
   usage: REVOKE_USAGE,
   summary: 'Revoke a subscription (its producer or subscriber) or one of your devices.',
   async run(args, io) {
-    const p = loadProfile(args, io);
-    const client = clientOf(p);
     const device = stringFlag(args, 'device');
     if (device !== undefined) {
-      await client.revokeDevice(device);
+      await withDevice(args, io, (_p, client) => client.revokeDevice(device));
       return print(io, { revokedDevice: device }, `device ${device} revoked`);
     }
     const id = args.positionals[0];
     if (id === undefined) throw usageError(REVOKE_USAGE, 'a subscription id or --device is required');
-    const view = await client.revokeSubscription(id, stringFlag(args, 'reason') ?? 'revoked with the CLI');
+    const view = await withDevice(args, io, (_p, client) => client.revokeSubscription(id, stringFlag(args, 'reason') ?? 'revoked with the CLI'));
     return print(io, { subscriptionId: view.subscriptionId, status: view.status }, `subscription ${view.subscriptionId}: ${view.status}`);
   },
 };
@@ -402,7 +371,8 @@ const audit: CliCommand = {
     }
     const model = stringFlag(args, 'model');
     if (model === undefined) throw usageError(AUDIT_USAGE, '--model or --db --verify is required');
-    const r = await clientOf(loadProfile(args, io)).audit(model, intFlag(args, 'after', 0, AUDIT_USAGE));
+    const after = intFlag(args, 'after', 0, AUDIT_USAGE);
+    const r = await withDevice(args, io, (_p, client) => client.audit(model, after));
     return print(io, { entries: r.entries }, r.entries.map((e) => `${e.seq}  ${e.time}  ${e.actor}  ${e.action}  ${e.object}  ${e.result}`).join('\n') || 'no entries');
   },
 };

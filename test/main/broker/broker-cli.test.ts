@@ -32,7 +32,7 @@ async function cli(home: string, argv: string[]): Promise<Run> {
   let out = '';
   let err = '';
   const code = await cmd.run({ ...args, positionals: args.positionals.slice(2) }, {
-    out: (t) => (out += t + '\n'), err: (t) => (err += t + '\n'), json: args.flags.json === true, isTty: false, env: { MODEL_VAULT_HOME: home }, cwd: home,
+    out: (t) => (out += t + '\n'), err: (t) => (err += t + '\n'), json: args.flags.json === true, isTty: false, env: { MODEL_VAULT_HOME: home, MODEL_VAULT_PASSPHRASE: 'device keystore pw', MODEL_VAULT_SCRYPT_LOG_N: '10' }, cwd: home,
   });
   let json: Record<string, unknown> = {};
   if (args.flags.json === true) json = JSON.parse(out) as Record<string, unknown>;
@@ -119,6 +119,24 @@ test('broker CLI: producer → subscriber → sync → revoke → audit → KEK 
     const all = outputs.join('\n');
     for (const s of secrets) assert.ok(!all.includes(s), 'a secret leaked into CLI output');
     assert.ok(!readFileSync(join(dir, 'subscriber.json'), 'utf8').includes(kekText));
+
+    // The profile files hold no private key: the device key is in the key store (keychain, else the file keystore).
+    for (const f of ['producer.json', 'subscriber.json']) {
+      const doc = JSON.parse(readFileSync(join(dir, f), 'utf8')) as Record<string, unknown>;
+      assert.equal(doc.version, 2);
+      assert.deepEqual(Object.keys(doc).filter((k) => /seed|secret/i.test(k)), []);
+      assert.match(String(doc.deviceKid), /^mv-device-dev_/);
+      assert.ok(doc.keyStore === 'keychain' || doc.keyStore === 'file');
+    }
+    assert.equal(e2.json.keyStore, process.env.DBUS_SESSION_BUS_ADDRESS === undefined ? 'file' : 'keychain');
+
+    // A profile written before the key store (version 1, seeds inside) is refused with what to do, and left alone.
+    const old = JSON.stringify({ format: 'model-vault/broker-device', version: 1, brokerUrl: broker.url, signSeedB64u: 'x', boxSecretB64u: 'y' });
+    writeFileSync(join(dir, 'old.json'), old);
+    const refused = await run(['broker', 'sync', '--profile', join(dir, 'old.json'), '--json']).then(() => undefined, (e: unknown) => e as { code?: string; message?: string });
+    assert.equal(refused?.code, 'UNSUPPORTED');
+    assert.match(refused?.message ?? '', /enroll this device again/);
+    assert.equal(readFileSync(join(dir, 'old.json'), 'utf8'), old);
   } finally {
     await broker.close().catch(() => undefined);
     rmSync(dir, { recursive: true, force: true });
