@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { loadConfig } from '../app/node/config.ts';
 import { probeKeychain } from '../app/node/keychain-status.ts';
+import { BrokerSession } from '../app/node/services/broker-session.ts';
 import { createServiceRouter } from '../app/node/services/index.ts';
 import { registerIpc } from './ipc/register.ts';
 import { applySecurityRestrictions } from './security-restrictions.ts';
@@ -76,7 +77,12 @@ if (!app.requestSingleInstanceLock()) {
     .whenReady()
     .then(() => {
       buildMenu();
-      const router = createServiceRouter({ config: loadConfig(), host: 'electron', probeKeychain });
+      const config = loadConfig();
+      const brokerSession = new BrokerSession({ config, env: process.env });
+      app.on('will-quit', () => {
+        brokerSession.close().catch(() => undefined);
+      });
+      const router = createServiceRouter({ config, host: 'electron', probeKeychain, brokerSession });
       registerIpc(router, isOwnPage, () => BrowserWindow.getAllWindows().map((w) => w.webContents));
       mainWindow = createWindow();
       app.on('activate', () => {

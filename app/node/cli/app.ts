@@ -6,6 +6,7 @@ import { AppError } from '../../errors.ts';
 import { loadConfig } from '../config.ts';
 import { probeKeychain } from '../keychain-status.ts';
 import { RENDERER_CONFIG, RENDERER_DIST } from '../paths.ts';
+import { BrokerSession } from '../services/broker-session.ts';
 import { createServiceRouter } from '../services/index.ts';
 import { getStatus } from '../services/status.ts';
 import { startWebHost } from '../web/host.ts';
@@ -78,7 +79,8 @@ const uiCommand: CliCommand = {
     if (!Number.isInteger(port) || port < 0 || port > 65535) throw usageError(uiCommand.usage, '--port takes a number from 0 to 65535');
     await ensureRendererBuilt(io);
     const config = loadConfig(io.env);
-    const router = createServiceRouter({ config, host: 'web', probeKeychain });
+    const brokerSession = new BrokerSession({ config, env: io.env });
+    const router = createServiceRouter({ config, host: 'web', probeKeychain, brokerSession });
     const host = await startWebHost({ router, rendererDir: RENDERER_DIST, port });
     if (io.json) io.out(JSON.stringify({ ok: true, url: host.launchUrl }));
     else {
@@ -96,6 +98,7 @@ const uiCommand: CliCommand = {
       process.on('SIGTERM', stop);
     });
     await host.close();
+    await brokerSession.close();
     return EXIT.OK;
   },
 };

@@ -7,6 +7,7 @@ import type { AppStatus, KeychainStatus } from '../../ipc/contract.ts';
 import type { AppConfig } from '../config.ts';
 import type { Env } from '../keys/paths.ts';
 import { type Handlers, type Router, createRouter } from '../router.ts';
+import type { BrokerSession } from './broker-session.ts';
 import { createMountHandlers } from './mount.ts';
 import { createProducerHandlers } from './producer.ts';
 import { createSecurityHandlers } from './security.ts';
@@ -19,6 +20,11 @@ export interface ServiceDeps {
   readonly probeKeychain: () => Promise<KeychainStatus>;
   /** The environment the services read key sources and paths from (default: process.env). */
   readonly env?: Env;
+  /**
+   * The broker session the producer and subscriber services share (./broker-session.ts). Hosts pass one and close it
+   * when they shut down (that stops the embedded broker); without one, a session is created on first use.
+   */
+  readonly brokerSession?: BrokerSession;
 }
 
 export function createHandlers(deps: ServiceDeps): Handlers {

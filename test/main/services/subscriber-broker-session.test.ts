@@ -1,0 +1,47 @@
+/**
+ * The app's broker session (app/node/services/broker-session.ts) against a real embedded broker on 127.0.0.1:
+ * started on first use, the first producer enrolled with the session's own bootstrap secret, a subscriber enrolled
+ * openly, signed calls through `withDevice`, the device key in the key store and not in the profile, and `close()`
+ * stopping the broker.
+ */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { loadConfig } from '../../../app/node/config.ts';
+import { BrokerSession } from '../../../app/node/services/broker-session.ts';
+
+test('broker session: embedded broker on first use, enroll both roles, signed calls, close stops it', { timeout: 60_000 }, async () => {
+  const home = mkdtempSync(join(tmpdir(), 'mv-session-'));
+  const env = { MODEL_VAULT_HOME: home, MODEL_VAULT_STORE: 'file', MODEL_VAULT_PASSPHRASE: 'session test pw', MODEL_VAULT_SCRYPT_LOG_N: '10' };
+  const session = new BrokerSession({ config: loadConfig(env), env });
+  try {
+    assert.equal(session.mode, 'embedded');
+    assert.equal(await session.profile('subscriber'), undefined);
+    const { url } = await session.endpoint();
+    assert.match(url, /^http:\/\/127\.0\.0\.1:\d+$/);
+    assert.equal((await session.endpoint()).url, url, 'one broker per session');
+
+    const producer = await session.enroll('producer', { name: 'Acme', label: 'test' });
+    assert.equal(producer.admin, true);
+    const subscriber = await session.enroll('subscriber', { name: 'Bob', label: 'laptop' });
+    assert.equal(subscriber.role, 'subscriber');
+    await assert.rejects(session.enroll('subscriber', { name: 'Bob', label: 'laptop' }), (e: unknown) => (e as { code?: string }).code === 'ALREADY_EXISTS');
+
+    const text = readFileSync(session.profilePath('subscriber'), 'utf8');
+    assert.doesNotMatch(text, /seed|secret/i);
+    assert.equal(JSON.parse(text).keyStore, 'file');
+    assert.match(readFileSync(join(home, 'keystore.json'), 'utf8'), new RegExp(subscriber.deviceKid));
+
+    const synced = await session.withDevice('subscriber', (d) => d.client.sync());
+    assert.deepEqual(synced.subscriptions, []);
+
+    await session.close();
+    await assert.rejects(fetch(`${url}/v1/info`), 'the embedded broker stopped');
+    await assert.rejects(session.endpoint(), (e: unknown) => (e as { code?: string }).code === 'CANCELLED');
+  } finally {
+    await session.close();
+    rmSync(home, { recursive: true, force: true });
+  }
+});
