@@ -37,7 +37,6 @@ import {
 import type { KeyStore, StoredKeyInfo } from '../../keys/keystore.ts';
 import { combineShares, decodeShare, encodeShare, splitSecret } from '../../keys/shamir.ts';
 import { DEFAULT_SCRYPT, type ScryptParams } from '../../keys/passphrase-envelope.ts';
-import { addKey, type KeysetPurpose, promoteKey, retireKey } from '../../keys/keyset.ts';
 import { evaluateSigner, findByFingerprintOrKid, parseScope, publicKeyOf, scopeToString, trustSigner, untrustSigner } from '../../keys/trust.ts';
 import { AuditLog, readAuditLogText } from '../audit/log.ts';
 import type { AuditDetailValue, AuditResult } from '../audit/entry.ts';
@@ -45,7 +44,7 @@ import { parseEntry } from '../audit/entry.ts';
 import { splitLines, verifyAuditLog } from '../audit/verify.ts';
 import { writeFileAtomic } from '../keys/atomic-write.ts';
 import { FileKeyStore } from '../keys/file-keystore.ts';
-import { findKeyset, keysetsPath, loadKeysets, replaceKeyset, updateKeysets } from '../keys/keyset-file.ts';
+import { changeKeysetState, type KeysetVerb, keysetsPath, loadKeysets } from '../keys/keyset-file.ts';
 import { KeychainKeyStore } from '../keys/keychain-keystore.ts';
 import { auditLogPath, keystorePath, trustStorePath } from '../keys/paths.ts';
 import { loadTrustStore, updateTrustStore } from '../keys/trust-file.ts';
@@ -456,7 +455,6 @@ const keysPassphrase: CliCommand = {
 // ---------------------------------------------------------------------------------------------------------------
 // keys stage | promote | retire | keysets (app/keys/keyset.ts)
 
-type KeysetVerb = 'stage' | 'promote' | 'retire';
 
 function keysetCommand(verb: KeysetVerb): CliCommand {
   const summaries: Record<KeysetVerb, string> = {
@@ -474,28 +472,13 @@ function keysetCommand(verb: KeysetVerb): CliCommand {
       return audited(io, args, `keys.${verb}`, kid ?? '', async () => {
         if (kid === undefined) throw usageError(u, 'missing kid');
         const owner = stringFlag(args, 'owner') ?? 'default';
-        const path = keysetsPath(io.env);
-        let purpose: KeysetPurpose;
         let info: StoredKeyInfo | undefined;
         if (verb === 'stage') {
           const store = await openStore(args, io, 'list');
           info = (await store.list()).find((k) => k.kid === kid);
           if (info === undefined) throw new AppError('KEY_NOT_FOUND', `No key "${kid}" in ${store.info.location}.`);
-          purpose = info.kind === 'master' ? 'enc' : 'sign';
-        } else {
-          const current = await loadKeysets(path);
-          const holder = current.keysets.find((k) => k.owner === owner && k.entries.some((e) => e.kid === kid));
-          if (holder === undefined) throw new AppError('KEY_NOT_FOUND', `Key ${kid} is in no keyset of ${owner}. Stage it first with "${PROGRAM} keys stage ${kid}".`);
-          purpose = holder.purpose;
         }
-        const now = new Date();
-        const next = await updateKeysets(path, (f) => {
-          const ks = findKeyset(f, purpose, owner);
-          const changed = verb === 'stage' ? addKey(ks, info as StoredKeyInfo, now) : verb === 'promote' ? promoteKey(ks, kid, now) : retireKey(ks, kid, now);
-          return replaceKeyset(f, changed);
-        });
-        const ks = findKeyset(next, purpose, owner);
-        const entry = ks.entries.find((e) => e.kid === kid);
+        const { purpose, keyset: ks, entry } = await changeKeysetState(keysetsPath(io.env), verb, kid, owner, info);
         print(io, { owner, purpose, kid, state: entry?.state, keyset: ks }, `${kid} is now ${entry?.state ?? '?'} in the ${purpose} keyset of ${owner}`);
         return { details: { owner, purpose, state: entry?.state ?? 'unknown', ...(entry === undefined ? {} : { keyFingerprint: entry.fingerprint }) } };
       });

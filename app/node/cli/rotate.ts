@@ -23,13 +23,13 @@ import { fromB64std } from '../../crypto/encoding.ts';
 import { DEFAULT_SCRYPT, type ScryptParams } from '../../keys/passphrase-envelope.ts';
 import { encodeShare, splitSecret } from '../../keys/shamir.ts';
 import { writeFileAtomic } from '../keys/atomic-write.ts';
-import { findKeyset, keysetsPath, replaceKeyset, updateKeysets } from '../keys/keyset-file.ts';
+import { keysetFilePort, keysetsPath } from '../keys/keyset-file.ts';
 import { FileKeyStore } from '../keys/file-keystore.ts';
 import { KeychainKeyStore } from '../keys/keychain-keystore.ts';
 import { keystorePath } from '../keys/paths.ts';
 import { resolveKey, type KeyUse } from '../keys/sources.ts';
 import { defaultAuditLog } from '../audit/log.ts';
-import { clearDeadLock, defaultJournalPath, planRotation, readJournal, rotateFolder, JOURNAL_NAME, type BrokerRecipient, type KeysetPort, type RotationPlan, type RotationReport, type TrustedSigner } from '../keys/rotate-folder.ts';
+import { defaultJournalPath, planRotation, readJournal, rotateFolder, JOURNAL_NAME, type BrokerRecipient, type KeysetPort, type RotationPlan, type RotationReport, type TrustedSigner } from '../keys/rotate-folder.ts';
 import { usageError } from './usage.ts';
 import { type CliCommand, type CliIo, EXIT, type ParsedArgs } from './types.ts';
 
@@ -147,14 +147,7 @@ function brokerRecipients(args: ParsedArgs): BrokerRecipient[] {
 }
 
 function keysetPort(io: CliIo, owner: string): KeysetPort {
-  const path = keysetsPath(io.env);
-  return {
-    async update(purpose, change) {
-      await clearDeadLock(path);
-      const next = await updateKeysets(path, (f) => replaceKeyset(f, change(findKeyset(f, purpose, owner))));
-      return findKeyset(next, purpose, owner);
-    },
-  };
+  return keysetFilePort(keysetsPath(io.env), owner);
 }
 
 function planText(plan: RotationPlan, apply: boolean): string {

@@ -275,7 +275,7 @@ async function hasManifest(dir: string, names: readonly string[]): Promise<boole
 }
 
 /** Finds the models: a folder whose own .safetensors carry a folder manifest is one model; other .safetensors files are single-file models. */
-async function discover(root: string): Promise<{ rootIsModel: boolean; models: PlannedModel[]; others: string[] }> {
+export async function discoverModels(root: string): Promise<{ rootIsModel: boolean; models: PlannedModel[]; others: string[] }> {
   const models: PlannedModel[] = [];
   const others: string[] = [];
   const walk = async (dir: string, isRoot: boolean): Promise<boolean> => {
@@ -396,7 +396,7 @@ export async function planRotation(folder: string, options: PlanOptions): Promis
   const st = await fs.stat(root).catch(() => null);
   if (st?.isDirectory() !== true) throw new AppError('NOT_FOUND', `${folder} is not a folder. Give the folder that holds the models to rotate.`);
   const writer = writerOf(options);
-  const { rootIsModel, models, others } = await discover(root);
+  const { rootIsModel, models, others } = await discoverModels(root);
   if (models.length === 0) throw new AppError('VALIDATION', `No .safetensors models in ${folder}.`);
   const files: PlannedFile[] = [];
   const problems: VerifyProblem[] = [];

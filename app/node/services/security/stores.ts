@@ -1,0 +1,125 @@
+/**
+ * The key stores the security view works with: the OS keychain (when a Secret Service / Keychain is reachable) and
+ * the encrypted file keystore (MODEL_VAULT_KEYSTORE). The file keystore is unlocked for this session either by
+ * MODEL_VAULT_PASSPHRASE or by `security:unlock`; the service keeps only the derived key inside FileKeyStore, never
+ * the passphrase. Nothing here returns key bytes to a caller outside app/node.
+ */
+import { promises as fs } from 'node:fs';
+import { AppError, isAppError } from '../../../errors.ts';
+import type { KeyMaterial, MasterKey, SigningKey } from '../../../keys/key.ts';
+import type { KeyStore, StoredKeyInfo } from '../../../keys/keystore.ts';
+import { DEFAULT_SCRYPT, type ScryptParams } from '../../../keys/passphrase-envelope.ts';
+import type { KeyStoreState, StoreKind } from '../../../ipc/ops/security.ts';
+import type { KeychainStatus } from '../../../ipc/contract.ts';
+import { FileKeyStore } from '../../keys/file-keystore.ts';
+import { KeychainKeyStore, keychainUnavailable } from '../../keys/keychain-keystore.ts';
+import { keystorePath, type Env } from '../../keys/paths.ts';
+import { resolveKey, type KeyUse } from '../../keys/sources.ts';
+
+export interface ListedKey extends StoredKeyInfo {
+  readonly store: StoreKind;
+}
+
+function scryptParams(env: Env): ScryptParams {
+  const log = env.MODEL_VAULT_SCRYPT_LOG_N;
+  if (log === undefined || log === '') return DEFAULT_SCRYPT;
+  const n = Number(log);
+  if (!Number.isInteger(n) || n < 10 || n > 20) throw new AppError('VALIDATION', 'MODEL_VAULT_SCRYPT_LOG_N must be an integer from 10 to 20.');
+  return { ...DEFAULT_SCRYPT, N: 2 ** n };
+}
+
+export class SecurityStores {
+  readonly #env: Env;
+  readonly #probe: () => Promise<KeychainStatus>;
+  #keychain: Promise<KeychainKeyStore> | undefined;
+  #file: FileKeyStore | undefined;
+
+  constructor(env: Env, probeKeychain: () => Promise<KeychainStatus>) {
+    this.#env = env;
+    this.#probe = probeKeychain;
+  }
+
+  get filePath(): string {
+    return keystorePath(this.#env);
+  }
+
+  /** The keychain store; a failed open is not cached, so a keychain unlocked later is picked up. */
+  keychain(): Promise<KeychainKeyStore> {
+    // Without a session bus libsecret may try to start one and wait: answer at once, as the status probe does.
+    if (process.platform === 'linux' && (process.env.DBUS_SESSION_BUS_ADDRESS ?? '') === '') return Promise.reject(keychainUnavailable('no D-Bus session bus'));
+    const p = (this.#keychain ??= KeychainKeyStore.open());
+    p.catch(() => {
+      if (this.#keychain === p) this.#keychain = undefined;
+    });
+    return p;
+  }
+
+  async #fileExists(): Promise<boolean> {
+    return fs.stat(this.filePath).then((s) => s.isFile(), () => false);
+  }
+
+  /** The file keystore: unlocked if this session unlocked it or MODEL_VAULT_PASSPHRASE is set, else locked; undefined if absent. */
+  async file(): Promise<FileKeyStore | undefined> {
+    if (this.#file?.unlocked === true && this.#file.path === this.filePath) return this.#file;
+    if (!(await this.#fileExists())) return undefined;
+    const pw = this.#env.MODEL_VAULT_PASSPHRASE;
+    if (pw !== undefined && pw !== '') {
+      this.#file = await FileKeyStore.open(this.filePath, { passphrase: pw });
+      return this.#file;
+    }
+    return FileKeyStore.open(this.filePath);
+  }
+
+  /** Unlocks (or creates, when there is none yet) the file keystore with this passphrase for this session. */
+  async unlock(passphrase: string): Promise<FileKeyStore> {
+    this.#file = (await this.#fileExists()) ? await FileKeyStore.open(this.filePath, { passphrase }) : await FileKeyStore.create(this.filePath, passphrase, { params: scryptParams(this.#env) });
+    return this.#file;
+  }
+
+  async states(): Promise<KeyStoreState[]> {
+    const kc = await this.#probe();
+    const keychain: KeyStoreState = { kind: 'keychain', location: 'OS keychain, service "model-vault"', available: kc.available, locked: false, ...(kc.reason === undefined ? {} : { reason: kc.reason }) };
+    const exists = await this.#fileExists();
+    const f = exists ? await this.file().catch(() => undefined) : undefined;
+    const file: KeyStoreState = {
+      kind: 'file',
+      location: this.filePath,
+      available: true,
+      locked: f?.unlocked !== true,
+      ...(exists ? {} : { reason: 'No keystore file yet: unlock it with a new passphrase (8 characters or more) to create it.' }),
+    };
+    return [keychain, file];
+  }
+
+  /** Every key in every reachable store (the locked file keystore still lists its keys). */
+  async list(): Promise<ListedKey[]> {
+    const out: ListedKey[] = [];
+    try {
+      for (const k of await (await this.keychain()).list()) out.push({ ...k, store: 'keychain' });
+    } catch (e) {
+      if (!isAppError(e) || e.code !== 'KEYCHAIN_UNAVAILABLE') throw e;
+    }
+    const f = await this.file();
+    if (f !== undefined) for (const k of await f.list()) out.push({ ...k, store: 'file' });
+    return out;
+  }
+
+  /** A store to write a new key into. */
+  async writable(kind: StoreKind): Promise<KeyStore> {
+    if (kind === 'keychain') return this.keychain();
+    const f = await this.file();
+    if (f?.unlocked === true) return f;
+    const pw = this.#env.MODEL_VAULT_PASSPHRASE;
+    if (pw !== undefined && pw !== '') return (this.#file = await FileKeyStore.openOrCreate(this.filePath, pw, { params: scryptParams(this.#env) }));
+    throw new AppError('KEYSTORE_LOCKED', 'The file keystore is locked: unlock it with its passphrase first (Keys → Unlock file keystore).');
+  }
+
+  /** A key by kid, from the keychain, then the file keystore, then the environment (app/node/keys/sources.ts). */
+  async load(kid: string, use: 'master'): Promise<MasterKey>;
+  async load(kid: string, use: 'signing' | 'verify'): Promise<SigningKey>;
+  async load(kid: string, use: KeyUse): Promise<KeyMaterial> {
+    const file = await this.file().catch(() => undefined);
+    const r = await resolveKey({ use, kid }, { keychain: () => this.keychain(), ...(file === undefined ? {} : { keystoreFile: file }), env: this.#env });
+    return r.key;
+  }
+}
