@@ -1,0 +1,142 @@
+/**
+ * The producer's keys: one Ed25519 signing key and one master key per algorithm, created on first use in the key
+ * store (the OS keychain when it works, else the encrypted file keystore — app/node/broker/profile.ts decides, the
+ * same way for every key the app creates). Their kids are remembered in the producer record (state.ts); the key
+ * bytes stay in the store and in this process only while a package or publish runs. Over IPC only kid, alg and
+ * fingerprint travel.
+ */
+import { AppError } from '../../../errors.ts';
+import { wipe } from '../../../crypto/bytes.ts';
+import type { MasterAlgName, ProducerKeys } from '../../../ipc/ops/producer.ts';
+import { fingerprintOf, generateMasterKey, generateSigningKey, type MasterKey, type SigningKey } from '../../../keys/key.ts';
+import type { KeyStore } from '../../../keys/keystore.ts';
+import { openStoreForNewKey, openStoreOf } from '../../broker/profile.ts';
+import type { Env } from '../../keys/paths.ts';
+import { readState, updateState } from './state.ts';
+
+export interface UnlockedKeys {
+  readonly master: MasterKey;
+  readonly signer: SigningKey & { readonly seed: Uint8Array };
+  readonly info: ProducerKeys;
+  /** Wipes the key bytes held by this process. */
+  close(): void;
+}
+
+const LABEL_SIGN = 'Model Vault producer signing key';
+const labelMaster = (alg: MasterAlgName): string => `Model Vault producer master key (${alg})`;
+
+async function openStore(dataDir: string, env: Env): Promise<KeyStore> {
+  const state = await readState(dataDir);
+  return state.keys.store === null ? openStoreForNewKey({ env }) : openStoreOf(state.keys.store, { env });
+}
+
+function missing(kid: string, store: KeyStore): AppError {
+  return new AppError('KEY_NOT_FOUND', `The producer key ${kid} is no longer in ${store.info.location}. Restore it from a backup (Keys & audit), or move ${'<data dir>/producer/state.json'} away to start with new keys.`);
+}
+
+/**
+ * Returns the producer's keys for `alg`, creating what is missing. The returned key bytes must be wiped with
+ * `close()`; callers that only need the public facts use `producerKeyInfo`.
+ */
+export async function unlockProducerKeys(dataDir: string, env: Env, alg: MasterAlgName): Promise<UnlockedKeys> {
+  const store = await openStore(dataDir, env);
+  const kind = store.info.kind === 'keychain' ? 'keychain' : 'file';
+  let created = false;
+  const state = await updateState(dataDir, (s) => (s.keys.store === null ? { ...s, keys: { ...s.keys, store: kind } } : s));
+  let signerKid = state.keys.signerKid;
+  if (signerKid === null) {
+    const key = generateSigningKey();
+    await store.put({ key, meta: { createdAt: new Date().toISOString(), origin: 'generated', label: LABEL_SIGN } });
+    if (key.seed !== undefined) wipe(key.seed);
+    signerKid = key.kid as string;
+    const kid = signerKid;
+    await updateState(dataDir, (s) => ({ ...s, keys: { ...s.keys, signerKid: kid } }));
+    created = true;
+  }
+  let masterKid = state.keys.masterKids[alg];
+  if (masterKid === undefined) {
+    const key = generateMasterKey(alg);
+    await store.put({ key, meta: { createdAt: new Date().toISOString(), origin: 'generated', label: labelMaster(alg) } });
+    wipe(key.key);
+    masterKid = key.kid;
+    const kid = masterKid;
+    await updateState(dataDir, (s) => ({ ...s, keys: { ...s.keys, masterKids: { ...s.keys.masterKids, [alg]: kid } } }));
+    created = true;
+  }
+  const signing = await store.get(signerKid);
+  if (signing?.key.kind !== 'signing' || signing.key.seed === undefined) throw missing(signerKid, store);
+  const master = await store.get(masterKid);
+  if (master?.key.kind !== 'master') {
+    wipe(signing.key.seed);
+    throw missing(masterKid, store);
+  }
+  const signer = signing.key as SigningKey & { readonly seed: Uint8Array };
+  const masterKey = master.key;
+  return {
+    master: masterKey,
+    signer,
+    info: {
+      store: kind,
+      location: store.info.location,
+      master: { kid: masterKid, alg: masterKey.alg, fingerprint: fingerprintOf(masterKey) },
+      signer: { kid: signerKid, alg: signer.alg, fingerprint: fingerprintOf(signer) },
+      created,
+    },
+    close() {
+      wipe(signer.seed, masterKey.key);
+    },
+  };
+}
+
+/** The public facts of the producer's keys (creating them on first use). */
+export async function producerKeyInfo(dataDir: string, env: Env, alg: MasterAlgName): Promise<ProducerKeys> {
+  const keys = await unlockProducerKeys(dataDir, env, alg);
+  keys.close();
+  return keys.info;
+}
+
+/** The producer's own signing public keys (current), for verifying what this machine packaged. */
+export async function ownSigner(dataDir: string, env: Env): Promise<{ publicKey: Uint8Array; kid: string } | undefined> {
+  const state = await readState(dataDir);
+  if (state.keys.signerKid === null || state.keys.store === null) return undefined;
+  try {
+    const store = await openStoreOf(state.keys.store, { env });
+    const s = await store.get(state.keys.signerKid);
+    if (s?.key.kind !== 'signing') return undefined;
+    const publicKey = s.key.publicKey.slice();
+    if (s.key.seed !== undefined) wipe(s.key.seed);
+    return { publicKey, kid: state.keys.signerKid };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Master keys of this machine's producer, by kid (for verifying its own packages). */
+export async function ownMasterKey(dataDir: string, env: Env, kid: string): Promise<MasterKey | undefined> {
+  const state = await readState(dataDir);
+  if (state.keys.store === null || !Object.values(state.keys.masterKids).includes(kid)) return undefined;
+  const store = await openStoreOf(state.keys.store, { env });
+  const s = await store.get(kid);
+  return s?.key.kind === 'master' ? s.key : undefined;
+}
+
+/** The keys a package was made with (by kid), for publishing it. Wipe with `close()`. */
+export async function unlockPackageKeys(dataDir: string, env: Env, masterKid: string, signerKid: string): Promise<Omit<UnlockedKeys, 'info'>> {
+  const store = await openStore(dataDir, env);
+  const signing = await store.get(signerKid);
+  if (signing?.key.kind !== 'signing' || signing.key.seed === undefined) throw missing(signerKid, store);
+  const master = await store.get(masterKid);
+  if (master?.key.kind !== 'master') {
+    wipe(signing.key.seed);
+    throw missing(masterKid, store);
+  }
+  const signer = signing.key as SigningKey & { readonly seed: Uint8Array };
+  const masterKey = master.key;
+  return {
+    master: masterKey,
+    signer,
+    close() {
+      wipe(signer.seed, masterKey.key);
+    },
+  };
+}
