@@ -1,6 +1,6 @@
 /**
- * The audit entry format, shared by the CLI, the app and the broker (pure code: no Node built-ins, so it can move
- * to `app/` unchanged). Described in app/keys/README.md ("Audit log").
+ * The audit entry format, shared by the CLI, the app and the broker (pure code: the broker client verifies the
+ * chains it downloads with it). Described in app/keys/README.md ("Audit log") and app/broker/README.md §9.
  *
  * One entry per line, canonical JSON (sorted keys, no spaces):
  *   { "v":1, "seq":<1,2,3…>, "time":"<ISO 8601 UTC>", "actor":"…", "action":"keys.new", "object":"mv-enc-…",
@@ -16,11 +16,11 @@
  *   secrets (key, secret, passphrase, password, token, seed…) are refused.
  */
 import { sha256 } from '@noble/hashes/sha2.js';
-import { utf8 } from '../../crypto/bytes.ts';
-import { AppError, BugError } from '../../errors.ts';
-import { canonicalJson } from '../../keys/canonical-json.ts';
-import { fromB64std, toB64std, toHex } from '../../crypto/encoding.ts';
-import { fingerprintOf, signBytes, type SigningKey, verifyBytes } from '../../keys/key.ts';
+import { utf8 } from '../crypto/bytes.ts';
+import { AppError, BugError } from '../errors.ts';
+import { canonicalJson } from '../keys/canonical-json.ts';
+import { fromB64std, toB64std, toHex } from '../crypto/encoding.ts';
+import { fingerprintOf, signBytes, type SigningKey, verifyBytes } from '../keys/key.ts';
 
 export const AUDIT_VERSION = 1;
 export const GENESIS_HASH = toHex(sha256(utf8('model-vault/audit/v1/genesis')));
@@ -112,14 +112,31 @@ export function makeEntry(event: AuditEvent, prev: { seq: number; hash: string }
   return { ...base, hash: entryHash(base) };
 }
 
-export function makeCheckpoint(signer: SigningKey, prev: { seq: number; hash: string }, time: Date, actor: string): AuditEntry {
-  if (signer.kid === undefined) throw new BugError('audit checkpoint signer needs a kid');
+/** Who signs checkpoints: a kid, the Ed25519 public key and a signing function (noble or node:crypto). */
+export interface CheckpointSigner {
+  readonly kid: string;
+  readonly publicKey: Uint8Array;
+  sign(message: Uint8Array): Uint8Array;
+}
+
+/**
+ * A signed checkpoint after `prev`. `extraDetails` are hashed with it (the broker names the model of a per-model
+ * chain there); the signer's names (signerKid, signerFingerprint, publicKey) cannot be overridden.
+ */
+export function makeCheckpointWith(signer: CheckpointSigner, prev: { seq: number; hash: string }, time: Date, actor: string, extraDetails: Readonly<Record<string, AuditDetailValue>> = {}): AuditEntry {
+  const fingerprint = fingerprintOf({ kind: 'signing', alg: 'ed25519', algSpelling: 'ed25519', publicKey: signer.publicKey });
   const entry = makeEntry(
-    { actor, action: CHECKPOINT_ACTION, object: `entries 1-${prev.seq}`, result: 'ok', details: { signerKid: signer.kid, signerFingerprint: fingerprintOf(signer), publicKey: toB64std(signer.publicKey) } },
+    { actor, action: CHECKPOINT_ACTION, object: `entries 1-${prev.seq}`, result: 'ok', details: { ...extraDetails, signerKid: signer.kid, signerFingerprint: fingerprint, publicKey: toB64std(signer.publicKey) } },
     prev,
     time,
   );
-  return { ...entry, sig: toB64std(signBytes(signer, utf8(CHECKPOINT_PREFIX + entry.hash))) };
+  return { ...entry, sig: toB64std(signer.sign(utf8(CHECKPOINT_PREFIX + entry.hash))) };
+}
+
+export function makeCheckpoint(signer: SigningKey, prev: { seq: number; hash: string }, time: Date, actor: string): AuditEntry {
+  const kid = signer.kid;
+  if (kid === undefined) throw new BugError('audit checkpoint signer needs a kid');
+  return makeCheckpointWith({ kid, publicKey: signer.publicKey, sign: (m) => signBytes(signer, m) }, prev, time, actor);
 }
 
 /** Checks a checkpoint's signature; returns the signer's public key when valid. */

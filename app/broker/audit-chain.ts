@@ -1,61 +1,122 @@
 /**
- * The broker's hash-chained audit entries (README §9), in the app's audit-log shape (issue 5 item 6: time, actor,
- * action, object, result, previous hash) plus `seq`, `model` and `details`. Pure: hashing and chain verification.
+ * The broker's audit log in the app's audit format (`app/audit/entry.ts`: same canonical encoding, hash chaining and
+ * signed checkpoints), split into chains (README §9):
+ * - one chain per published model (`model:<id>`): every decision about that model, so the model's producer gets a
+ *   complete chain (sequence 1…n, no gaps) that verifies on its own;
+ * - one `broker` chain for everything else (enrollment, invites, devices, failed authentications, requests naming
+ *   a model that does not exist).
+ * An entry's chain follows from its content: `details.model` names the model chain, its absence means `broker`. So an
+ * entry moved to another chain breaks its hash, and the verifier can regroup a flat list of entries by itself.
+ * Checkpoints are signed by the broker's Ed25519 signing key, and a model chain's checkpoints carry `details.model`.
  *
- * ADAPTER NOTE: the app's own audit module (app/node/audit/, issue 5) did not exist when this was written; when it
- * exports its entry hashing, this file should delegate to it.
+ * Pure: the broker client verifies the chains it downloads with the same code as `model-vault broker audit --verify`.
  */
-import { utf8 } from '../crypto/bytes.ts';
-import { sha256, toHex } from '../crypto/sha256.ts';
-import { canonicalJson } from '../keys/canonical-json.ts';
+import { ctEqual } from '../crypto/bytes.ts';
+import { type AuditDetailValue, type AuditEntry, type AuditEvent, type AuditResult, MAX_FIELD_CHARS, serializeEntry } from '../audit/entry.ts';
+import { type AuditVerifyReport, verifyAuditLog } from '../audit/verify.ts';
 
-export const AUDIT_PREFIX = 'model-vault/audit/v1\n';
-export const GENESIS_HASH = '0'.repeat(64);
-const MAX_DETAIL_CHARS = 500;
+export type { AuditEntry } from '../audit/entry.ts';
+export { GENESIS_HASH } from '../audit/entry.ts';
 
-export interface AuditFields {
+export const BROKER_CHAIN = 'broker';
+/** `GET /v1/audit` answers at most this many entries per page. */
+export const AUDIT_PAGE_ENTRIES = 1000;
+/** A signed checkpoint after at most this many entries of a chain. */
+export const CHECKPOINT_EVERY = 64;
+
+export function modelChain(modelId: string): string {
+  return `model:${modelId}`;
+}
+
+/** The chain an entry belongs to. */
+export function chainOf(e: AuditEntry): string {
+  const m = e.details?.model;
+  return typeof m === 'string' ? modelChain(m) : BROKER_CHAIN;
+}
+
+/** What a broker decision records; turned into an app audit event by `brokerAuditEvent`. */
+export interface BrokerAuditFields {
   readonly actor: string;
   readonly action: string;
   readonly object: string;
+  /** The model the decision is about, when it exists on the broker (else the entry goes to the broker chain). */
   readonly model: string | null;
-  /** 'allow' | 'deny' | 'ok' | an error code. */
-  readonly result: string;
-  /** A short, non-secret note (an error code's message, counts, ids). */
-  readonly details: string;
+  readonly result: AuditResult;
+  readonly details?: Readonly<Record<string, AuditDetailValue>>;
 }
 
-export interface AuditEntry extends AuditFields {
-  readonly seq: number;
-  readonly time: string;
-  readonly prev: string;
-  readonly hash: string;
-}
-
-export function auditEntryHash(e: Omit<AuditEntry, 'hash'>): string {
-  const body = { seq: e.seq, time: e.time, actor: e.actor, action: e.action, object: e.object, model: e.model, result: e.result, details: e.details, prev: e.prev };
-  return toHex(sha256(utf8(AUDIT_PREFIX + canonicalJson(body))));
-}
-
-export function makeAuditEntry(fields: AuditFields, seq: number, prev: string, time: Date): AuditEntry {
-  const details = fields.details.length > MAX_DETAIL_CHARS ? fields.details.slice(0, MAX_DETAIL_CHARS) : fields.details;
-  const partial = { ...fields, details, seq, time: time.toISOString(), prev };
-  return { ...partial, hash: auditEntryHash(partial) };
-}
-
-export type ChainVerdict = { readonly ok: true; readonly count: number; readonly head: string } | { readonly ok: false; readonly seq: number; readonly problem: string };
-
-/** Verifies a whole chain from the genesis: sequence, links and hashes. Reports the first broken entry. */
-export function verifyAuditChain(entries: Iterable<AuditEntry>): ChainVerdict {
-  let prev = GENESIS_HASH;
-  let expectSeq = 1;
-  let count = 0;
-  for (const e of entries) {
-    if (e.seq !== expectSeq) return { ok: false, seq: e.seq, problem: `expected entry ${expectSeq}, found ${e.seq} (an entry was deleted, inserted or reordered)` };
-    if (e.prev !== prev) return { ok: false, seq: e.seq, problem: 'the previous-hash link is broken (an earlier entry was changed, deleted or reordered)' };
-    if (auditEntryHash(e) !== e.hash) return { ok: false, seq: e.seq, problem: 'the entry was edited (its hash does not match its content)' };
-    prev = e.hash;
-    expectSeq++;
-    count++;
+/** Printable, bounded text for entry fields that may hold client-chosen strings (the app format refuses the rest). */
+export function auditText(text: string): string {
+  let out = '';
+  for (const ch of text.slice(0, MAX_FIELD_CHARS)) {
+    const c = ch.charCodeAt(0);
+    out += c < 0x20 || c === 0x7f ? '?' : ch;
   }
-  return { ok: true, count, head: prev };
+  return out === '' ? '-' : out;
+}
+
+export function brokerAuditEvent(f: BrokerAuditFields): AuditEvent {
+  const details: Record<string, AuditDetailValue> = {};
+  for (const [k, v] of Object.entries(f.details ?? {})) details[k] = typeof v === 'string' ? auditText(v) : v;
+  if (f.model !== null) details.model = f.model;
+  else delete details.model;
+  return {
+    actor: auditText(f.actor), action: f.action, object: auditText(f.object), result: f.result,
+    ...(Object.keys(details).length === 0 ? {} : { details }),
+  };
+}
+
+export interface ChainReport extends AuditVerifyReport {
+  readonly chain: string;
+}
+
+export interface BrokerAuditVerifyOptions {
+  /**
+   * The broker's signing key. Without it, every checkpoint of every chain must carry the same signer (the first one
+   * seen is then reported in `signerFingerprints` for the operator to compare with `GET /v1/info`).
+   */
+  readonly brokerSignPub?: Uint8Array;
+}
+
+export type ChainVerdict =
+  | { readonly ok: true; readonly count: number; readonly head: string; readonly chains: readonly ChainReport[] }
+  | { readonly ok: false; readonly seq: number; readonly problem: string; readonly chain: string; readonly chains: readonly ChainReport[] };
+
+/** Verifies one chain (entries in stored order) with the app's verifier; `pinned` keeps the signer seen first. */
+export function verifyChainEntries(chain: string, lines: readonly string[], opts: BrokerAuditVerifyOptions, pinned: { key?: Uint8Array } = {}): ChainReport {
+  const isTrustedSigner = (pk: Uint8Array): boolean => {
+    if (opts.brokerSignPub !== undefined) return ctEqual(pk, opts.brokerSignPub);
+    if (pinned.key === undefined) pinned.key = pk;
+    return ctEqual(pk, pinned.key);
+  };
+  const report = verifyAuditLog(lines.length === 0 ? '' : lines.join('\n') + '\n', { isTrustedSigner });
+  return { ...report, chain };
+}
+
+/**
+ * Verifies a flat list of broker entries (any number of chains, each in order): groups them by `chainOf`, runs the
+ * app verifier on each, and reports the first problem. `head` is the hash of the broker chain's last entry.
+ */
+export function verifyAuditChain(entries: Iterable<AuditEntry>, opts: BrokerAuditVerifyOptions = {}): ChainVerdict {
+  const byChain = new Map<string, string[]>();
+  for (const e of entries) {
+    const c = chainOf(e);
+    let lines = byChain.get(c);
+    if (lines === undefined) byChain.set(c, (lines = []));
+    lines.push(serializeEntry(e));
+  }
+  const pinned: { key?: Uint8Array } = {};
+  const chains = [...byChain].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([c, lines]) => verifyChainEntries(c, lines, opts, pinned));
+  return summarize(chains);
+}
+
+export function summarize(chains: readonly ChainReport[]): ChainVerdict {
+  const sorted = [...chains].sort((a, b) => (a.chain < b.chain ? -1 : a.chain > b.chain ? 1 : 0));
+  for (const r of sorted) {
+    const p = r.problems[0];
+    if (p !== undefined) return { ok: false, seq: p.seq ?? p.entry, problem: `${r.chain}: ${p.message}`, chain: r.chain, chains: sorted };
+  }
+  const count = sorted.reduce((n, r) => n + r.entries, 0);
+  const head = sorted.find((r) => r.chain === BROKER_CHAIN)?.head?.hash ?? sorted[0]?.head?.hash ?? '';
+  return { ok: true, count, head, chains: sorted };
 }

@@ -17,6 +17,8 @@ import {
   type PublishRequest, type PublishedKeys, type RuntimeFacts, type SubscriptionView, type SyncResponse,
 } from './messages.ts';
 import { signRequest, type DeviceSigner } from './request-signing.ts';
+import { serializeEntry, type AuditEntry } from '../audit/entry.ts';
+import { AUDIT_PAGE_ENTRIES, chainOf, modelChain, verifyChainEntries, type ChainReport } from './audit-chain.ts';
 import { openSealed, seal, SEAL_LABELS, type BoxKeyPair } from './seal.ts';
 import type { Role } from './schemas.ts';
 
@@ -193,6 +195,29 @@ export class BrokerClient {
 
   audit(modelId: string, afterSeq = 0): Promise<v.InferOutput<typeof AuditResponseSchema>> {
     return this.call('GET', `/v1/audit?modelId=${encodeURIComponent(modelId)}&after=${afterSeq}`, undefined, AuditResponseSchema);
+  }
+
+  /**
+   * The whole audit chain of one of the caller's models (README §9), paged from its start and verified with the app's
+   * verifier: hashes, links, sequence without gaps, every entry in this model's chain, and the checkpoints signed by
+   * `brokerSignPub` (the broker key pinned at enrollment). AUDIT_TAMPERED when any check fails. The broker seals the
+   * chain with a checkpoint before answering, so `report.unsignedTail` is 0 unless entries arrived while paging.
+   */
+  async auditVerified(modelId: string, brokerSignPub: Uint8Array): Promise<{ entries: AuditEntry[]; report: ChainReport }> {
+    const entries: AuditEntry[] = [];
+    for (let after = 0; ;) {
+      const page = (await this.audit(modelId, after)).entries as AuditEntry[];
+      entries.push(...page);
+      const last = page[page.length - 1];
+      if (last === undefined || page.length < AUDIT_PAGE_ENTRIES) break;
+      after = last.seq;
+    }
+    const chain = modelChain(modelId);
+    const report = verifyChainEntries(chain, entries.map(serializeEntry), { brokerSignPub });
+    const stray = entries.find((e) => chainOf(e) !== chain);
+    const problem = report.problems[0]?.message ?? (stray === undefined ? undefined : `entry seq ${stray.seq} belongs to another chain`);
+    if (problem !== undefined) throw new AppError('AUDIT_TAMPERED', `The broker's audit chain of ${modelId} does not verify (${problem.slice(0, 300)}). Keep a copy and contact the broker operator.`);
+    return { entries, report };
   }
 
   /**

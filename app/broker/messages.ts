@@ -148,17 +148,19 @@ export type KeyResponse = v.InferOutput<typeof KeyResponseSchema>;
 
 // ---- audit --------------------------------------------------------------------------------------------------------
 
+/** One entry in the app's audit format (`app/audit/entry.ts`); the client re-checks each with `parseEntry`. */
 export const AuditEntrySchema = v.strictObject({
+  v: v.literal(1),
   seq: v.pipe(v.number(), v.safeInteger(), v.minValue(1)),
   time: v.string(),
   actor: v.string(),
   action: v.string(),
   object: v.string(),
-  model: v.nullable(v.string()),
-  result: v.string(),
-  details: v.string(),
+  result: v.picklist(['ok', 'denied', 'failed']),
+  details: v.optional(v.record(v.string(), v.union([v.string(), v.number(), v.boolean()]))),
   prev: Hex64Schema,
   hash: Hex64Schema,
+  sig: v.optional(v.string()),
 });
 export type AuditEntryView = v.InferOutput<typeof AuditEntrySchema>;
 export const AuditResponseSchema = v.strictObject({ entries: v.array(AuditEntrySchema) });

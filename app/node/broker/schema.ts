@@ -1,4 +1,5 @@
 /** The broker schema as numbered migrations: portable SQL that SQLite and PostgreSQL both accept unchanged. */
+import { GENESIS_HASH } from '../../audit/entry.ts';
 
 export interface Migration {
   readonly version: number;
@@ -35,6 +36,31 @@ export const MIGRATIONS: readonly Migration[] = [
       'CREATE INDEX audit_model ON audit (model, seq)',
       'CREATE TABLE audit_head (id INTEGER PRIMARY KEY, seq BIGINT NOT NULL, hash TEXT NOT NULL)',
       `INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, '${ZERO_HASH}')`,
+    ],
+  },
+  {
+    // The audit log in the app's entry format, one chain per model plus the `broker` chain (README §9). Each row keeps
+    // the entry's canonical line exactly as hashed; `audit_chains` is the head of each chain, locked by every append.
+    // The version-1 `audit` table (its own entry format) is kept, renamed, for reading; it is no longer written.
+    version: 2,
+    statements: [
+      'ALTER TABLE audit RENAME TO audit_v1',
+      'DROP TABLE audit_head',
+      'CREATE TABLE audit_entries (chain TEXT NOT NULL, seq BIGINT NOT NULL, line TEXT NOT NULL, PRIMARY KEY (chain, seq))',
+      'CREATE TABLE audit_chains (chain TEXT PRIMARY KEY, seq BIGINT NOT NULL, hash TEXT NOT NULL, since_checkpoint INTEGER NOT NULL)',
+      `INSERT INTO audit_chains (chain, seq, hash, since_checkpoint) VALUES ('broker', 0, '${GENESIS_HASH}', 0)`,
+      `INSERT INTO audit_chains (chain, seq, hash, since_checkpoint) SELECT 'model:' || id, 0, '${GENESIS_HASH}', 0 FROM models`,
+      // revocation list numbers are allocated under this row's lock (they were under the old audit head's)
+      "INSERT INTO broker_meta (k, v) VALUES ('revocations.lock', '')",
+    ],
+  },
+  {
+    // Shared fixed-window rate limits (README §3 step 6): one row per identity and window, so every instance on one
+    // database counts the same requests.
+    version: 3,
+    statements: [
+      'CREATE TABLE rate_windows (identity_id TEXT NOT NULL, window_start BIGINT NOT NULL, count INTEGER NOT NULL, PRIMARY KEY (identity_id, window_start))',
+      'CREATE INDEX rate_windows_start ON rate_windows (window_start)',
     ],
   },
 ];

@@ -7,11 +7,16 @@ import * as v from 'valibot';
 import { AppError, isAppError } from '../../errors.ts';
 import { aeadKeyBytes, type AeadAlg } from '../../crypto/aead.ts';
 import { ctEqual, fromUtf8, utf8, wipe } from '../../crypto/bytes.ts';
-import { ed25519PublicKey } from '../../crypto/ed25519.ts';
+import { ed25519PublicKey, ed25519Sign } from '../../crypto/ed25519.ts';
 import { randomBytes } from '../../crypto/random.ts';
 import { sha256, toHex } from '../../crypto/sha256.ts';
 import { fromB64url, toB64url } from '../../crypto/encoding.ts';
-import { makeAuditEntry, type AuditEntry, type AuditFields } from '../../broker/audit-chain.ts';
+import { type AuditDetailValue, type AuditEntry, makeCheckpointWith, makeEntry, parseEntry, serializeEntry } from '../../audit/entry.ts';
+import type { AuditProblem } from '../../audit/verify.ts';
+import {
+  AUDIT_PAGE_ENTRIES, BROKER_CHAIN, brokerAuditEvent, chainOf, CHECKPOINT_EVERY, GENESIS_HASH, modelChain, summarize, verifyChainEntries,
+  type BrokerAuditFields, type BrokerAuditVerifyOptions, type ChainReport, type ChainVerdict,
+} from '../../broker/audit-chain.ts';
 import { keyReleaseAad, publishAad } from '../../broker/client.ts';
 import { signLicence, signRevocationList, LICENCE_FORMAT, REVOCATIONS_FORMAT, type Licence, type RevocationList } from '../../broker/documents.ts';
 import {
@@ -44,7 +49,18 @@ export interface BrokerOptions {
   readonly now?: () => number;
   readonly verifier?: SignatureVerifier;
   readonly x25519?: X25519Port;
+  /** Makes a signing function for the broker's Ed25519 seed (checkpoints); default noble, node:crypto on the server. */
+  readonly signerFor?: (seed: Uint8Array) => (message: Uint8Array) => Uint8Array;
+  /**
+   * Where rate limits are counted: `instance` (an in-memory token bucket, exact for a single broker) or `shared` (a
+   * fixed-window counter in the database, so several instances on one PostgreSQL share the limit). Default: `shared`
+   * on PostgreSQL, `instance` on SQLite (one broker process owns a SQLite file).
+   */
+  readonly rateLimitScope?: 'instance' | 'shared';
 }
+
+type Who = { readonly actor: string; readonly action: string; readonly object: string; readonly model: string | null };
+type Details = Readonly<Record<string, AuditDetailValue>>;
 
 export interface Caller {
   readonly deviceId: string;
@@ -91,6 +107,7 @@ export class BrokerService {
   private readonly buckets = new Map<string, { tokens: number; at: number }>();
   private revocationCache: RevocationList | undefined;
   private lastPrune = 0;
+  private signCheckpoint: ((message: Uint8Array) => Uint8Array) | undefined;
 
   constructor(opts: BrokerOptions) {
     this.db = opts.db;
@@ -133,6 +150,8 @@ export class BrokerService {
     this.brokerBox = { secretKey: boxSecret, publicKey: boxPublicKey(boxSecret) };
     this.signPub = ed25519PublicKey(this.brokerSeed);
     this.brokerId = 'broker:' + toHex(sha256(this.signPub)).slice(0, 32);
+    const seed = this.brokerSeed;
+    this.signCheckpoint = this.opts.signerFor?.(seed) ?? ((m) => ed25519Sign(m, seed));
   }
 
   private get seed(): Uint8Array {
@@ -151,21 +170,61 @@ export class BrokerService {
 
   // ---- audit -----------------------------------------------------------------------------------------------------
 
-  private async appendAudit(q: Sql, fields: AuditFields): Promise<AuditEntry> {
-    const head = await q.get('SELECT seq, hash FROM audit_head WHERE id = 1' + this.db.lockClause);
-    if (head === undefined) throw new AppError('INTERNAL', 'The audit head row is missing.');
-    const e = makeAuditEntry(fields, num(head, 'seq') + 1, str(head, 'hash'), new Date(this.now()));
-    await q.run('INSERT INTO audit (seq, time, actor, action, object, model, result, details, prev, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)', [e.seq, e.time, e.actor, e.action, e.object, e.model, e.result, e.details, e.prev, e.hash]);
-    await q.run('UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1', [e.seq, e.hash]);
+  /**
+   * Appends one entry (README §9) to its chain: the model's when the model exists, else the broker chain (naming the
+   * requested model as `requestedModel`). The chain head row is locked for the rest of the transaction, so appends
+   * from every instance sharing the database are serialized and the chain cannot fork; a signed checkpoint follows
+   * every CHECKPOINT_EVERY entries, in the same transaction.
+   */
+  private async appendAudit(q: Sql, f: BrokerAuditFields): Promise<AuditEntry> {
+    let fields = f;
+    let chain = f.model === null ? BROKER_CHAIN : modelChain(f.model);
+    let head = await q.get('SELECT seq, hash, since_checkpoint FROM audit_chains WHERE chain = ?' + this.db.lockClause, [chain]);
+    if (head === undefined && f.model !== null) {
+      fields = { ...f, model: null, details: { ...f.details, requestedModel: f.model } };
+      chain = BROKER_CHAIN;
+      head = await q.get('SELECT seq, hash, since_checkpoint FROM audit_chains WHERE chain = ?' + this.db.lockClause, [chain]);
+    }
+    if (head === undefined) throw new AppError('INTERNAL', 'The audit chain head row is missing.');
+    const seq = num(head, 'seq');
+    const time = new Date(this.now());
+    const e = makeEntry(brokerAuditEvent(fields), seq === 0 ? undefined : { seq, hash: str(head, 'hash') }, time);
+    await q.run('INSERT INTO audit_entries (chain, seq, line) VALUES (?, ?, ?)', [chain, e.seq, serializeEntry(e)]);
+    let last = e;
+    let since = num(head, 'since_checkpoint') + 1;
+    if (since >= CHECKPOINT_EVERY) {
+      last = this.checkpointAfter(e, fields.model, time);
+      await q.run('INSERT INTO audit_entries (chain, seq, line) VALUES (?, ?, ?)', [chain, last.seq, serializeEntry(last)]);
+      since = 0;
+    }
+    await q.run('UPDATE audit_chains SET seq = ?, hash = ?, since_checkpoint = ? WHERE chain = ?', [last.seq, last.hash, since, chain]);
     return e;
   }
 
-  /** Runs a decision: its writes and its 'allow' audit entry commit together; a denial is audited after rollback. */
-  private async decide<T>(who: { actor: string; action: string; object: string; model: string | null }, fn: (q: Sql) => Promise<{ value: T; result?: string; details?: string; model?: string }>): Promise<T> {
+  private checkpointAfter(prev: AuditEntry, model: string | null, time: Date): AuditEntry {
+    const sign = this.signCheckpoint;
+    if (sign === undefined) throw new AppError('INTERNAL', 'The broker is not initialized.');
+    return makeCheckpointWith({ kid: this.brokerId, publicKey: this.signPub, sign }, prev, time, this.brokerId, model === null ? {} : { model });
+  }
+
+  /** Seals a chain's unsigned tail with a checkpoint now (no-op when its last entry is one or it is empty). */
+  async checkpointChain(model: string | null): Promise<void> {
+    const chain = model === null ? BROKER_CHAIN : modelChain(model);
+    await this.db.tx(async (q) => {
+      const head = await q.get('SELECT seq, hash, since_checkpoint FROM audit_chains WHERE chain = ?' + this.db.lockClause, [chain]);
+      if (head === undefined || num(head, 'since_checkpoint') === 0 || num(head, 'seq') === 0) return;
+      const cp = this.checkpointAfter({ seq: num(head, 'seq'), hash: str(head, 'hash') } as AuditEntry, model, new Date(this.now()));
+      await q.run('INSERT INTO audit_entries (chain, seq, line) VALUES (?, ?, ?)', [chain, cp.seq, serializeEntry(cp)]);
+      await q.run('UPDATE audit_chains SET seq = ?, hash = ?, since_checkpoint = 0 WHERE chain = ?', [cp.seq, cp.hash, chain]);
+    });
+  }
+
+  /** Runs a decision: its writes and its 'ok' audit entry commit together; a denial is audited after rollback. */
+  private async decide<T>(who: Who, fn: (q: Sql) => Promise<{ value: T; details?: Details; model?: string }>): Promise<T> {
     try {
       return await this.db.tx(async (q) => {
         const r = await fn(q);
-        await this.appendAudit(q, { ...who, model: r.model ?? who.model, result: r.result ?? 'allow', details: r.details ?? '' });
+        await this.appendAudit(q, { ...who, model: r.model ?? who.model, result: 'ok', ...(r.details === undefined ? {} : { details: r.details }) });
         return r.value;
       });
     } catch (e) {
@@ -174,8 +233,9 @@ export class BrokerService {
     }
   }
 
-  async auditDenial(who: { actor: string; action: string; object: string; model: string | null }, e: AppError): Promise<void> {
-    await this.db.tx((q) => this.appendAudit(q, { ...who, result: e.code, details: e.message }));
+  async auditDenial(who: Who, e: AppError): Promise<void> {
+    const failed = e.code === 'IO_ERROR' || e.code === 'INTERNAL' || e.code === 'KEY_NOT_FOUND';
+    await this.db.tx((q) => this.appendAudit(q, { ...who, result: failed ? 'failed' : 'denied', details: { code: e.code, message: e.message } }));
   }
 
   // ---- authentication -------------------------------------------------------------------------------------------------
@@ -261,7 +321,7 @@ export class BrokerService {
       const identityId = newId('usr_');
       await q.run('INSERT INTO identities (id, name, role, admin, created_at) VALUES (?, ?, ?, ?, ?)', [identityId, req.name, req.role, admin ? 1 : 0, now]);
       await q.run('INSERT INTO devices (id, identity_id, sign_pub, box_pub, label, created_at) VALUES (?, ?, ?, ?, ?, ?)', [device.deviceId, identityId, req.signPubB64u, req.boxPubB64u, req.label, now]);
-      return { value: { identityId, deviceId: device.deviceId, role: req.role, admin }, details: `role=${req.role}${admin ? ' admin' : ''}` };
+      return { value: { identityId, deviceId: device.deviceId, role: req.role, admin }, details: { role: req.role, admin } };
     });
   }
 
@@ -354,6 +414,7 @@ export class BrokerService {
       const cols = [req.name, keys.alg, encKid, toB64url(ed25519PublicKey(b64(keys.signingSeedB64u, 'seed'))), policy, req.manifest ?? null, req.mode, req.durationDays * 86400, req.deviceLimit, req.graceDays * 86400, now];
       if (existing === undefined) {
         await q.run('INSERT INTO models (name, alg, enc_kid, sign_pub, policy, manifest, mode, duration_s, device_limit, grace_s, updated_at, id, producer_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)', [...cols, req.modelId, c.identityId, now]);
+        await q.run('INSERT INTO audit_chains (chain, seq, hash, since_checkpoint) VALUES (?, 0, ?, 0) ON CONFLICT (chain) DO NOTHING', [modelChain(req.modelId), GENESIS_HASH]);
       } else {
         await q.run('UPDATE models SET name = ?, alg = ?, enc_kid = ?, sign_pub = ?, policy = ?, manifest = ?, mode = ?, duration_s = ?, device_limit = ?, grace_s = ?, updated_at = ? WHERE id = ?', [...cols, req.modelId]);
       }
@@ -361,7 +422,7 @@ export class BrokerService {
       await this.putSecret(q, `model:${req.modelId}:sign`, 'producer-sign', seedBytes, true);
       wipe(seedBytes);
       resubscribed = await this.replaceMaterial(q, req.modelId, b64(keys.keyB64u, 'key'), files);
-      return { value: undefined, details: `files=${files.length} resubscribed=${resubscribed}` };
+      return { value: undefined, details: { files: files.length, resubscribed } };
     });
     return { modelId: req.modelId, files: files.map((f) => ({ path: f.path, sha256: f.sha256 })), resubscribed };
   }
@@ -415,7 +476,7 @@ export class BrokerService {
       } finally {
         wipe(seed, newKey.key);
       }
-      return { value: { modelId: req.modelId, files: files.map((f) => ({ path: f.path, sha256: f.sha256 })), resubscribed }, details: `bundle=${bundle.bundleId} files=${files.length} resubscribed=${resubscribed}` };
+      return { value: { modelId: req.modelId, files: files.map((f) => ({ path: f.path, sha256: f.sha256 })), resubscribed }, details: { bundle: bundle.bundleId, files: files.length, resubscribed } };
     });
     return value;
   }
@@ -507,7 +568,7 @@ export class BrokerService {
       for (const d of devices) await q.run('INSERT INTO subscription_devices (subscription_id, device_id) VALUES (?, ?)', [id, d]);
       if (str(m, 'mode') === 'open') await this.activate(q, id, modelId);
       const value = await this.view(q, id);
-      return { value, details: `subscription=${id} status=${value.status}` };
+      return { value, details: { subscription: id, status: value.status } };
     });
   }
 
@@ -531,7 +592,7 @@ export class BrokerService {
   }
 
   private async addRevocation(q: Sql, kind: 'licence' | 'subscription' | 'device', target: string, reason: string): Promise<void> {
-    await q.get('SELECT seq FROM audit_head WHERE id = 1' + this.db.lockClause);
+    await q.get("SELECT v FROM broker_meta WHERE k = 'revocations.lock'" + this.db.lockClause); // serializes seq allocation across instances
     const r = await q.get('SELECT COALESCE(MAX(seq), 0) AS seq FROM revocations');
     await q.run('INSERT INTO revocations (seq, kind, target, at, reason) VALUES (?, ?, ?, ?, ?)', [num(r ?? {}, 'seq') + 1, kind, target, this.now(), reason]);
   }
@@ -545,7 +606,7 @@ export class BrokerService {
       await this.addRevocation(q, 'subscription', subscriptionId, reason);
       for (const l of await q.all('SELECT id FROM licences WHERE subscription_id = ?', [subscriptionId])) await this.addRevocation(q, 'licence', str(l, 'id'), reason);
       await q.run('UPDATE tickets SET used_at = ? WHERE subscription_id = ? AND used_at IS NULL', [this.now(), subscriptionId]);
-      return { value: await this.view(q, subscriptionId), model: s.modelId, details: `reason=${reason}` };
+      return { value: await this.view(q, subscriptionId), model: s.modelId, details: { reason } };
     });
   }
 
@@ -653,7 +714,7 @@ export class BrokerService {
       const ticket = randomBytes(32);
       const expiresAt = now + (this.opts.ticketTtlMs ?? 60_000);
       await q.run('INSERT INTO tickets (id_hash, device_id, subscription_id, model_id, expires_at, attempts) VALUES (?, ?, ?, ?, ?, 0)', [toHex(sha256(ticket)), c.deviceId, subscriptionId, req.modelId, expiresAt]);
-      return { value: { ticketB64u: toB64url(ticket), subscriptionId, expiresAt }, details: `subscription=${subscriptionId}` };
+      return { value: { ticketB64u: toB64url(ticket), subscriptionId, expiresAt }, details: { subscription: subscriptionId } };
     });
   }
 
@@ -682,7 +743,8 @@ export class BrokerService {
           const h = await q.get('SELECT header FROM personal_headers WHERE subscription_id = ? AND path = ?', [subscriptionId, str(e, 'path')]);
           headers.push({ path: str(e, 'path'), sha256: str(e, 'sha256'), headerB64u: h === undefined ? '' : str(h, 'header') });
         }
-        return { value: { status: 'sync' as const, subscriptionId, headers }, result: 'sync', details: `differing=${differing.length}` };
+        const details: Details = { outcome: 'sync', differing: differing.length };
+        return { value: { status: 'sync' as const, subscriptionId, headers }, details };
       }
       const m = await q.get('SELECT alg, sign_pub FROM models WHERE id = ?', [str(row, 'model_id')]);
       if (m === undefined) throw new AppError('NOT_FOUND', 'No such model.');
@@ -692,7 +754,7 @@ export class BrokerService {
         const wrappedKey = seal(c.boxPub, key, SEAL_LABELS.keyRelease, keyReleaseAad({ modelId: str(row, 'model_id'), subscriptionId, deviceId: c.deviceId, kid, ticketSha256: ticketHash }), this.opts.x25519 ?? nobleX25519);
         await q.run('UPDATE tickets SET used_at = ? WHERE id_hash = ?', [now, ticketHash]);
         const alg = str(m, 'alg') as AeadAlg;
-        return { value: { status: 'ok' as const, subscriptionId, kid, alg, verifyKeyB64u: str(m, 'sign_pub'), wrappedKey, ticketSha256: ticketHash }, details: `subscription=${subscriptionId}` };
+        return { value: { status: 'ok' as const, subscriptionId, kid, alg, verifyKeyB64u: str(m, 'sign_pub'), wrappedKey, ticketSha256: ticketHash }, details: { subscription: subscriptionId } };
       } finally {
         wipe(key);
       }
@@ -701,31 +763,79 @@ export class BrokerService {
 
   // ---- audit reading ---------------------------------------------------------------------------------------------------
 
+  /**
+   * The model's audit chain from `after` (producers, for their own models; README §9), at most 1000 entries. The
+   * chain's tail is sealed with a signed checkpoint first, so a reader that pages to the end holds a fully signed chain.
+   */
   async auditForModel(c: Caller, modelId: string, after: number): Promise<{ entries: AuditEntry[] }> {
     const m = await this.db.get('SELECT producer_id FROM models WHERE id = ?', [modelId]);
     if (m === undefined || (str(m, 'producer_id') !== c.identityId && !c.admin)) throw new AppError('NOT_FOUND', 'No such model of yours.');
-    const rows = await this.db.all('SELECT seq, time, actor, action, object, model, result, details, prev, hash FROM audit WHERE model = ? AND seq > ? ORDER BY seq LIMIT 1000', [modelId, after]);
-    return { entries: rows.map(rowToAudit) };
+    await this.checkpointChain(modelId);
+    const rows = await this.db.all('SELECT seq, line FROM audit_entries WHERE chain = ? AND seq > ? ORDER BY seq LIMIT ?', [modelChain(modelId), after, AUDIT_PAGE_ENTRIES]);
+    return { entries: rows.map((r) => entryOf(r, modelChain(modelId))) };
   }
 }
 
-export function rowToAudit(r: Row): AuditEntry {
-  return {
-    seq: num(r, 'seq'), time: str(r, 'time'), actor: str(r, 'actor'), action: str(r, 'action'), object: str(r, 'object'),
-    model: r.model === null || r.model === undefined ? null : str(r, 'model'), result: str(r, 'result'), details: str(r, 'details'), prev: str(r, 'prev'), hash: str(r, 'hash'),
-  };
+function entryOf(r: Row, chain: string): AuditEntry {
+  const e = parseEntry(str(r, 'line'));
+  if (e === undefined) throw new AppError('AUDIT_TAMPERED', `The audit entry ${chain} #${num(r, 'seq')} in the broker database is damaged. Run \`model-vault broker audit --db <db> --verify\`.`);
+  return e;
 }
 
-/** Reads the whole audit chain in order (for `broker audit --verify`), in pages. */
-export async function* readAuditChain(db: Db, pageSize = 5000): AsyncGenerator<AuditEntry> {
-  let after = 0;
-  for (;;) {
-    const rows = await db.all('SELECT seq, time, actor, action, object, model, result, details, prev, hash FROM audit WHERE seq > ? ORDER BY seq LIMIT ?', [after, pageSize]);
-    if (rows.length === 0) return;
-    for (const r of rows) {
-      const e = rowToAudit(r);
-      after = e.seq;
-      yield e;
+/** The stored lines of every chain, chain by chain, each in order (the exact bytes that were hashed). */
+export async function* readAuditLines(db: Db, pageSize = 5000): AsyncGenerator<{ chain: string; seq: number; line: string }> {
+  const chains = (await db.all('SELECT chain FROM audit_chains ORDER BY chain')).map((r) => str(r, 'chain'));
+  for (const chain of chains) {
+    let after = 0;
+    for (;;) {
+      const rows = await db.all('SELECT seq, line FROM audit_entries WHERE chain = ? AND seq > ? ORDER BY seq LIMIT ?', [chain, after, pageSize]);
+      if (rows.length === 0) break;
+      for (const r of rows) {
+        after = num(r, 'seq');
+        yield { chain, seq: after, line: str(r, 'line') };
+      }
     }
   }
+}
+
+/** Every entry of every chain (for `broker audit --verify`); a damaged row fails with AUDIT_TAMPERED. */
+export async function* readAuditChain(db: Db, pageSize = 5000): AsyncGenerator<AuditEntry> {
+  for await (const r of readAuditLines(db, pageSize)) yield entryOf({ seq: r.seq, line: r.line }, r.chain);
+}
+
+/**
+ * Verifies every chain of a broker database with the app's verifier (README §9): hashes, links, sequence, and the
+ * checkpoint signatures (all by `brokerSignPub` when given, else all by one key), plus that each chain's stored head
+ * is its last entry (a deleted tail shows) and that every entry sits in the chain its content names.
+ */
+export async function verifyBrokerAudit(db: Db, opts: BrokerAuditVerifyOptions = {}): Promise<ChainVerdict> {
+  const pinned: { key?: Uint8Array } = {};
+  const reports: ChainReport[] = [];
+  const heads = (await db.all('SELECT chain, seq, hash FROM audit_chains ORDER BY chain')).map((r) => ({ chain: str(r, 'chain'), seq: num(r, 'seq'), hash: str(r, 'hash') }));
+  const known = new Set(heads.map((h) => h.chain));
+  for (const r of await db.all('SELECT DISTINCT chain FROM audit_entries')) {
+    const c = str(r, 'chain');
+    if (!known.has(c)) reports.push({ ...verifyChainEntries(c, [], opts), ok: false, problems: [{ kind: 'inserted', entry: 1, message: `Entries were added under a chain the broker never started (${c.slice(0, 140)}).` }] });
+  }
+  for (const head of heads) {
+    const lines: string[] = [];
+    let after = 0;
+    for (;;) {
+      const rows = await db.all('SELECT seq, line FROM audit_entries WHERE chain = ? AND seq > ? ORDER BY seq LIMIT 5000', [head.chain, after]);
+      if (rows.length === 0) break;
+      for (const r of rows) lines.push(str(r, 'line'));
+      after = num(rows[rows.length - 1] ?? {}, 'seq');
+    }
+    const r = verifyChainEntries(head.chain, lines, opts, pinned);
+    const extra: AuditProblem[] = [];
+    if (head.seq > 0 && (r.head?.seq !== head.seq || r.head.hash !== head.hash)) {
+      extra.push({ kind: 'truncated', entry: lines.length, seq: head.seq, message: `The chain's recorded head is seq ${head.seq}, but its entries end at seq ${r.head?.seq ?? 0}: entries were removed or rewritten.` });
+    }
+    lines.forEach((l, i) => {
+      const e = parseEntry(l);
+      if (e !== undefined && chainOf(e) !== head.chain) extra.push({ kind: 'inserted', entry: i + 1, seq: e.seq, message: `Entry ${i + 1} names another chain (${chainOf(e).slice(0, 140)}): it was moved here.` });
+    });
+    reports.push(extra.length === 0 ? r : { ...r, ok: false, problems: [...r.problems, ...extra].sort((a, b) => a.entry - b.entry) });
+  }
+  return summarize(reports);
 }

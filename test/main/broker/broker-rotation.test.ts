@@ -13,7 +13,7 @@ import { rewrapSource } from '../../../app/format/rewrap.ts';
 import { signingKeyFromSeed } from '../../../app/format/keys.ts';
 import { fingerprintOf, makeMasterKey, makeSigningKey } from '../../../app/keys/key.ts';
 import { headerSha256, newBundleId, serializeRotationBundle, signRotationBundle, wrapKeyForRecipient, ROTATION_BUNDLE_FORMAT, type RotationBundleBody } from '../../../app/keys/rotation-bundle.ts';
-import { enrollProducer, enrollSubscriber, headerOf, headersMap, makeModel, publish, sqliteTarget, startTestBroker } from './helpers.ts';
+import { auditOutcomes, enrollProducer, enrollSubscriber, headerOf, headersMap, makeModel, publish, sqliteTarget, startTestBroker } from './helpers.ts';
 
 test('a pushed master-key rotation bundle re-personalizes subscribers; bad bundles are refused', { timeout: 120_000 }, async () => {
   const fresh = await sqliteTarget.fresh();
@@ -68,8 +68,7 @@ test('a pushed master-key rotation bundle re-personalizes subscribers; bad bundl
       for (const name of h.keys()) assert.deepEqual((await h.getTensor(name)).data, model.plain.get(name));
       await h.close();
     }
-    const rows = await broker.server.service.db.all("SELECT result FROM audit WHERE action = 'model.rotate' ORDER BY seq");
-    assert.deepEqual(rows.map((x) => x.result), ['BAD_SIGNATURE', 'MANIFEST_MISMATCH', 'NOT_FOUND', 'allow']);
+    assert.deepEqual(await auditOutcomes(broker.server.service.db, 'model.rotate'), ['BAD_SIGNATURE', 'MANIFEST_MISMATCH', 'NOT_FOUND', 'allow']);
   } finally {
     await broker.close();
     await fresh.cleanup();

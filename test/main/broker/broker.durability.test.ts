@@ -15,7 +15,7 @@ import { randomBytes } from '../../../app/crypto/random.ts';
 import { verifyAuditChain, type AuditEntry } from '../../../app/broker/audit-chain.ts';
 import { toB64url } from '../../../app/crypto/encoding.ts';
 import { openDb } from '../../../app/node/broker/db.ts';
-import { readAuditChain } from '../../../app/node/broker/service.ts';
+import { readAuditChain, verifyBrokerAudit } from '../../../app/node/broker/service.ts';
 import { BOOTSTRAP, PG_SKIP_REASON, TARGETS, clientFor, enrollSubscriber, headersMap, makeModel, newDevice, pgTarget } from './helpers.ts';
 
 const CHILD = new URL('./serve-child.ts', import.meta.url).pathname;
@@ -114,11 +114,14 @@ for (const target of TARGETS) {
           }
           const entries: AuditEntry[] = [];
           for await (const e of readAuditChain(db)) entries.push(e);
-          const verdict = verifyAuditChain(entries);
+          const verdict = verifyAuditChain(entries, { brokerSignPub: new Uint8Array(Buffer.from(info.signPubB64u, 'base64url')) });
           assert.equal(verdict.ok, true, JSON.stringify(verdict));
+          // The same check over the stored lines, with each chain's recorded head: nothing acknowledged was cut off.
+          const stored = await verifyBrokerAudit(db, { brokerSignPub: new Uint8Array(Buffer.from(info.signPubB64u, 'base64url')) });
+          assert.equal(stored.ok, true, JSON.stringify(stored.ok ? '' : stored.problem));
           for (const a of acked) {
-            assert.ok(entries.some((e) => e.action === 'subscription.request' && e.result === 'allow' && e.details.includes(a.subscriptionId)), `audit of ${a.subscriptionId}`);
-            const releases = entries.filter((e) => e.action === 'release.key' && e.result === 'allow' && e.details === `subscription=${a.subscriptionId}`).length;
+            assert.ok(entries.some((e) => e.action === 'subscription.request' && e.result === 'ok' && e.details?.subscription === a.subscriptionId), `audit of ${a.subscriptionId}`);
+            const releases = entries.filter((e) => e.action === 'release.key' && e.result === 'ok' && e.details?.subscription === a.subscriptionId && e.details.outcome === undefined).length;
             assert.ok(releases >= a.releases, `audit of the key releases of ${a.subscriptionId}`);
           }
         } finally {

@@ -7,13 +7,15 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { isAppError } from '../../../app/errors.ts';
 import { ctEqual } from '../../../app/crypto/bytes.ts';
+import { ed25519PublicKey } from '../../../app/crypto/ed25519.ts';
+import { randomBytes } from '../../../app/crypto/random.ts';
 import { checkLicenceOffline, newerRevocationList, verifyRevocationList } from '../../../app/broker/documents.ts';
 import { verifyAuditChain } from '../../../app/broker/audit-chain.ts';
 import { openModelBytes } from '../../../app/format/reader.ts';
-import { readAuditChain } from '../../../app/node/broker/service.ts';
+import { readAuditChain, verifyBrokerAudit } from '../../../app/node/broker/service.ts';
 import type { RunningBroker } from '../../../app/node/broker/start.ts';
 import {
-  PG_SKIP_REASON, TARGETS, clientFor, enrollProducer, enrollSubscriber, headersMap, makeModel, newDevice, pgTarget, publish, rawRequest, startTestBroker,
+  auditOutcomes, PG_SKIP_REASON, TARGETS, clientFor, enrollProducer, enrollSubscriber, headersMap, makeModel, newDevice, pgTarget, publish, rawRequest, startTestBroker,
   type Scenario, type TestModel,
 } from './helpers.ts';
 
@@ -68,8 +70,7 @@ for (const target of TARGETS) {
     });
 
     async function auditResults(action: string): Promise<string[]> {
-      const rows = await broker.server.service.db.all('SELECT result FROM audit WHERE action = ? ORDER BY seq', [action]);
-      return rows.map((r) => String(r.result));
+      return auditOutcomes(broker.server.service.db, action);
     }
 
     test('producer → subscriber → key release opens the personalized model', async () => {
@@ -301,22 +302,33 @@ for (const target of TARGETS) {
       assert.equal(k.key.length, 32);
     });
 
-    test('the producer reads its model audit; the whole chain verifies', async () => {
+    test('the producer reads its model audit chain and verifies it against the broker key; the whole log verifies', async () => {
+      const info = await s.producer.client.info();
+      const brokerSignPub = new Uint8Array(Buffer.from(info.signPubB64u, 'base64url'));
       const entries = (await s.producer.client.audit('llm-1')).entries;
       assert.ok(entries.length > 5);
-      assert.ok(entries.every((e) => e.model === 'llm-1'));
-      assert.ok(entries.some((e) => e.result === 'allow') && entries.some((e) => e.result !== 'allow'));
+      assert.ok(entries.every((e) => e.details?.model === 'llm-1'));
+      assert.ok(entries.some((e) => e.result === 'ok') && entries.some((e) => e.result === 'denied'));
+      // The client pages through the chain and checks it with the app's verifier: complete and signed to the end.
+      const checked = await s.producer.client.auditVerified('llm-1', brokerSignPub);
+      assert.equal(checked.report.ok, true, JSON.stringify(checked.report.problems));
+      assert.equal(checked.report.unsignedTail, 0);
+      assert.ok(checked.report.checkpoints >= 1);
+      await rejects(s.producer.client.auditVerified('llm-1', ed25519PublicKey(randomBytes(32))), 'AUDIT_TAMPERED');
       const all = [];
       for await (const e of readAuditChain(broker.server.service.db)) all.push(e);
-      const verdict = verifyAuditChain(all);
+      const verdict = verifyAuditChain(all, { brokerSignPub });
       assert.equal(verdict.ok, true, JSON.stringify(verdict));
+      assert.ok(verdict.ok && verdict.chains.some((c) => c.chain === 'broker') && verdict.chains.some((c) => c.chain === 'model:llm-1'));
+      const stored = await verifyBrokerAudit(broker.server.service.db, { brokerSignPub });
+      assert.equal(stored.ok, true);
       // An edited entry is detected where it is.
-      const victim = all[3];
+      const victim = all.find((e) => e.details?.model === 'llm-1' && e.seq === 3);
       assert.ok(victim !== undefined);
-      const edited = all.map((e) => (e === victim ? { ...e, result: 'allow' === e.result ? 'deny' : 'allow' } : e));
+      const edited = all.map((e) => (e === victim ? { ...e, result: e.result === 'ok' ? ('denied' as const) : ('ok' as const) } : e));
       const bad = verifyAuditChain(edited);
       assert.equal(bad.ok, false);
-      assert.equal(!bad.ok && bad.seq, victim.seq);
+      assert.equal(!bad.ok && `${bad.chain}#${bad.seq}`, 'model:llm-1#3');
       // Nothing secret in the log: no producer key, in any common encoding.
       const text = JSON.stringify(all);
       for (const enc of ['hex', 'base64', 'base64url'] as const) assert.ok(!text.includes(Buffer.from(model.masterKey.key).toString(enc)));
@@ -327,7 +339,7 @@ for (const target of TARGETS) {
       await a.client.subscribe('llm-1');
       const k = await a.client.releaseKey('llm-1', headersMap(model), { os: 'linux' }, a.device.box);
       const dump: string[] = [];
-      for (const table of ['secrets', 'models', 'model_files', 'personal_headers', 'licences', 'audit', 'tickets', 'challenges', 'identities', 'devices']) {
+      for (const table of ['secrets', 'models', 'model_files', 'personal_headers', 'licences', 'audit_entries', 'tickets', 'challenges', 'identities', 'devices']) {
         dump.push(JSON.stringify(await broker.server.service.db.all(`SELECT * FROM ${table}`)));
       }
       const text = dump.join('\n');
@@ -350,8 +362,7 @@ describe('rate limits', () => {
       await a.client.sync();
       await a.client.sync();
       await rejects(a.client.sync(), 'RATE_LIMITED');
-      const rows = await broker.server.service.db.all("SELECT result FROM audit WHERE action = 'request.auth' AND result = 'RATE_LIMITED'");
-      assert.equal(rows.length, 1);
+      assert.deepEqual((await auditOutcomes(broker.server.service.db, 'request.auth')).filter((x) => x === 'RATE_LIMITED'), ['RATE_LIMITED']);
     } finally {
       await broker.close();
       await fresh.cleanup();

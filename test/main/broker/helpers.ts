@@ -14,6 +14,8 @@ import { signingKeyFromSeed, type MasterKey } from '../../../app/format/keys.ts'
 import { fetchHttpPort } from '../../../app/node/broker/http-port.ts';
 import { kekFromBytes } from '../../../app/node/broker/kek.ts';
 import { startBroker, type RunningBroker, type StartOptions } from '../../../app/node/broker/start.ts';
+import type { Db } from '../../../app/node/broker/db.ts';
+import { readAuditChain } from '../../../app/node/broker/service.ts';
 
 export const BOOTSTRAP = 'bootstrap-secret-for-tests-only';
 
@@ -153,4 +155,17 @@ export async function rawRequest(url: string, d: Device, method: 'GET' | 'POST',
   const sent = opts.alterBody === undefined ? text : opts.alterBody(text);
   const res = await fetch(url + (opts.alterPath ?? path), { method, headers: { ...auth, ...(body === undefined ? {} : { 'content-type': 'application/json' }) }, ...(body === undefined ? {} : { body: sent }) });
   return { status: res.status, json: (await res.json()) as { ok: boolean; error?: { code: string; message: string }; value?: unknown } };
+}
+
+/**
+ * The outcomes of one action in the broker's audit log, in order: `allow` for an ok entry, `sync` for a release
+ * answered with headers to sync, else the error code the denial recorded.
+ */
+export async function auditOutcomes(db: Db, action: string): Promise<string[]> {
+  const out: { time: string; outcome: string }[] = [];
+  for await (const e of readAuditChain(db)) {
+    if (e.action !== action) continue;
+    out.push({ time: e.time, outcome: e.result === 'ok' ? (e.details?.outcome === 'sync' ? 'sync' : 'allow') : String(e.details?.code) });
+  }
+  return out.sort((a, b) => (a.time < b.time ? -1 : a.time > b.time ? 1 : 0)).map((x) => x.outcome);
 }

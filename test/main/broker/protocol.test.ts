@@ -9,7 +9,8 @@ import assert from 'node:assert/strict';
 import { isAppError } from '../../../app/errors.ts';
 import { randomBytes } from '../../../app/crypto/random.ts';
 import { ed25519Sign, ed25519PublicKey } from '../../../app/crypto/ed25519.ts';
-import { GENESIS_HASH, makeAuditEntry, verifyAuditChain, type AuditEntry } from '../../../app/broker/audit-chain.ts';
+import { brokerAuditEvent, chainOf, verifyAuditChain, type AuditEntry } from '../../../app/broker/audit-chain.ts';
+import { GENESIS_HASH, makeCheckpointWith, makeEntry, type AuditResult } from '../../../app/audit/entry.ts';
 import { LICENCE_FORMAT, REVOCATIONS_FORMAT, signLicence, signRevocationList, verifyLicence, verifyRevocationList } from '../../../app/broker/documents.ts';
 import { headerOnlySource } from '../../../app/broker/personalize.ts';
 import { canonicalRequest, checkTimestamp, nobleVerifier, parseAuthHeaders, seedSigner, signRequest, verifyRequest } from '../../../app/broker/request-signing.ts';
@@ -123,22 +124,41 @@ test('licences and revocation lists: every tamper and junk input is LICENCE_INVA
   assert.equal(code(() => verifyRevocationList({ ...list, seq: 5 }, pub)), 'LICENCE_INVALID');
 });
 
-test('the audit chain reports edits, deletions, insertions and reordering at the right entry', () => {
-  const entries: AuditEntry[] = [];
-  let prev = GENESIS_HASH;
-  for (let i = 1; i <= 6; i++) {
-    const e = makeAuditEntry({ actor: `a${i}`, action: 'release.key', object: 'dev', model: 'm', result: i % 2 === 0 ? 'allow' : 'AUTH_FAILED', details: '' }, i, prev, new Date(1_700_000_000_000 + i));
-    entries.push(e);
-    prev = e.hash;
-  }
-  assert.deepEqual(verifyAuditChain(entries), { ok: true, count: 6, head: prev });
-  const at = (v: ReturnType<typeof verifyAuditChain>): number => (v.ok ? -1 : v.seq);
-  assert.equal(at(verifyAuditChain(entries.map((e) => (e.seq === 3 ? { ...e, details: 'edited' } : e)))), 3);
-  assert.equal(at(verifyAuditChain(entries.filter((e) => e.seq !== 4))), 5);
-  assert.equal(at(verifyAuditChain([...entries.slice(0, 2), entries[3] as AuditEntry, entries[2] as AuditEntry, ...entries.slice(4)])), 4);
-  const forged = makeAuditEntry({ actor: 'x', action: 'x', object: 'x', model: null, result: 'allow', details: '' }, 3, (entries[1] as AuditEntry).hash, new Date());
-  assert.equal(at(verifyAuditChain([...entries.slice(0, 2), forged, ...entries.slice(2)])), 3);
-  assert.equal(at(verifyAuditChain(entries.slice(1))), 2);
+test('broker audit entries use the app format, one chain per model; each chain verifies alone and breaks where edited', () => {
+  const seed = randomBytes(32);
+  const signer = { kid: 'broker:test', publicKey: ed25519PublicKey(seed), sign: (m: Uint8Array) => ed25519Sign(m, seed) };
+  const heads = new Map<string, AuditEntry | undefined>();
+  const all: AuditEntry[] = [];
+  const add = (model: string | null, result: AuditResult, i: number): void => {
+    const event = brokerAuditEvent({ actor: `usr_${i}`, action: 'release.key', object: 'dev_\n1', model, result, details: { code: 'AUTH_FAILED', message: 'a\tb' } });
+    const chain = model === null ? 'broker' : `model:${model}`;
+    const e = makeEntry(event, heads.get(chain), new Date(1_700_000_000_000 + i));
+    all.push(e);
+    heads.set(chain, e);
+  };
+  for (let i = 1; i <= 6; i++) add(i % 3 === 0 ? null : i % 3 === 1 ? 'm1' : 'm2', i % 2 === 0 ? 'ok' : 'denied', i);
+  const m1 = heads.get('model:m1') as AuditEntry;
+  const cp = makeCheckpointWith(signer, m1, new Date(1_700_000_000_100), 'broker:test', { model: 'm1' });
+  all.push(cp);
+  assert.equal(all[0]?.prev, GENESIS_HASH);
+  assert.equal(all[0]?.object, 'dev_?1', 'control characters are replaced');
+  assert.equal(chainOf(cp), 'model:m1');
+  const good = verifyAuditChain(all, { brokerSignPub: signer.publicKey });
+  assert.equal(good.ok, true, JSON.stringify(good));
+  assert.deepEqual(good.chains.map((c) => [c.chain, c.entries, c.checkpoints]), [['broker', 2, 0], ['model:m1', 3, 1], ['model:m2', 2, 0]]);
+  // A producer's subset (one model's chain) verifies on its own, with the checkpoint signed by the broker.
+  const onlyM1 = all.filter((e) => chainOf(e) === 'model:m1');
+  const alone = verifyAuditChain(onlyM1, { brokerSignPub: signer.publicKey });
+  assert.equal(alone.ok && alone.chains[0]?.unsignedTail, 0);
+  // Untrusted signer, edit, deletion, reordering, and moving an entry to another chain are each caught.
+  assert.equal(verifyAuditChain(onlyM1, { brokerSignPub: ed25519PublicKey(randomBytes(32)) }).ok, false);
+  const at = (v: ReturnType<typeof verifyAuditChain>): string => (v.ok ? 'ok' : `${v.chain}#${v.seq}`);
+  const first = onlyM1[0] as AuditEntry;
+  assert.equal(at(verifyAuditChain(onlyM1.map((e) => (e === first ? { ...e, result: 'ok' as const } : e)))), 'model:m1#1');
+  assert.equal(at(verifyAuditChain(onlyM1.slice(1))), 'model:m1#2');
+  assert.equal(at(verifyAuditChain([onlyM1[1] as AuditEntry, first, ...onlyM1.slice(2)])), 'model:m1#2');
+  const moved = all.map((e) => (e === first ? { ...e, details: { ...e.details, model: 'm2' } } : e));
+  assert.equal(verifyAuditChain(moved).ok, false);
 });
 
 test('the KEK binds each secret to its row and purpose; a wrong KEK fails closed', () => {
