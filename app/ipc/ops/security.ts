@@ -36,6 +36,8 @@ export interface KeyStoreState {
   readonly kind: StoreKind;
   readonly location: string;
   readonly available: boolean;
+  /** File keystore: whether the file exists yet (it is created by the first unlock, with a new passphrase). */
+  readonly exists: boolean;
   /** File keystore: true while its passphrase has not been given (the list is still visible). */
   readonly locked: boolean;
   /** Why the store cannot be used, and what to do instead. */

@@ -78,14 +78,15 @@ export class SecurityStores {
 
   async states(): Promise<KeyStoreState[]> {
     const kc = await this.#probe();
-    const keychain: KeyStoreState = { kind: 'keychain', location: 'OS keychain, service "model-vault"', available: kc.available, locked: false, ...(kc.reason === undefined ? {} : { reason: kc.reason }) };
+    const keychain: KeyStoreState = { kind: 'keychain', location: 'OS keychain, service "model-vault"', available: kc.available, exists: kc.available, locked: false, ...(kc.reason === undefined ? {} : { reason: kc.reason }) };
     const exists = await this.#fileExists();
     const f = exists ? await this.file().catch(() => undefined) : undefined;
     const file: KeyStoreState = {
       kind: 'file',
       location: this.filePath,
       available: true,
-      locked: f?.unlocked !== true,
+      exists,
+      locked: exists && f?.unlocked !== true,
       ...(exists ? {} : { reason: 'No keystore file yet: unlock it with a new passphrase (8 characters or more) to create it.' }),
     };
     return [keychain, file];

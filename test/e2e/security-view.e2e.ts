@@ -1,0 +1,215 @@
+/**
+ * The security view through the web host, against the real services and the real key stores: the key inventory,
+ * creating the new master key, the offline rotation wizard (dry-run diff, rotation with progress, models verify under
+ * the new key, the signed bundle exported), resuming an interrupted rotation, and the audit log shown as verified.
+ *
+ * Setup packages generated models under "old" keys kept in the OS keychain (a real Secret Service under
+ * dbus-run-session), or, where there is none, in the encrypted file keystore, which the test unlocks through the UI.
+ */
+import { cp, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { toHex } from '../../app/crypto/encoding.ts';
+import { randomBytes } from '../../app/crypto/random.ts';
+import { generateMasterKey, generateSigningKey, fingerprintOfPublicKey, type MasterKey, type SigningKey } from '../../app/keys/key.ts';
+import type { KeyStore } from '../../app/keys/keystore.ts';
+import { parseRotationBundle, verifyRotationBundle } from '../../app/keys/rotation-bundle.ts';
+import { verifyModel } from '../../app/node/format/verify.ts';
+import { FileKeyStore } from '../../app/node/keys/file-keystore.ts';
+import { KeychainKeyStore } from '../../app/node/keys/keychain-keystore.ts';
+import { rotateFolder } from '../../app/node/keys/rotate-folder.ts';
+import { FIXTURE_MODELS, makeModelFolder } from '../main/rotate/helpers.ts';
+import type { Locator, Page } from '@playwright/test';
+import { REPORTS, expect, test } from './fixtures.ts';
+
+const SUFFIX = toHex(randomBytes(3));
+const KID = { oldEnc: `e2e-enc-old-${SUFFIX}`, oldSign: `e2e-sign-${SUFFIX}`, newEnc: `e2e-enc-new-${SUFFIX}`, nextEnc: `e2e-enc-next-${SUFFIX}` };
+const PASSPHRASE = 'e2e keystore passphrase';
+
+let work: string;
+let folderA: string;
+let folderB: string;
+let oldMaster: MasterKey;
+let oldSign: SigningKey;
+let nextMaster: MasterKey;
+let store: KeyStore;
+let storeLabel: 'OS keychain' | 'File keystore';
+
+test.describe.configure({ mode: 'serial' });
+
+test.beforeAll(async ({ host }) => {
+  work = await mkdtemp(join(tmpdir(), 'mv-e2e-security-'));
+  oldMaster = generateMasterKey('aes256gcm', { kid: KID.oldEnc });
+  oldSign = generateSigningKey({ kid: KID.oldSign });
+  nextMaster = generateMasterKey('aes256gcm', { kid: KID.nextEnc });
+  try {
+    store = await KeychainKeyStore.open();
+    storeLabel = 'OS keychain';
+  } catch {
+    store = await FileKeyStore.openOrCreate(join(host.dataDir, 'keystore.json'), PASSPHRASE, { params: { N: 1024, r: 8, p: 1 } });
+    storeLabel = 'File keystore';
+  }
+  const meta = { createdAt: new Date().toISOString(), origin: 'imported' as const, label: 'e2e' };
+  for (const key of [oldMaster, oldSign, nextMaster]) await store.put({ key, meta });
+  // Folder A: three models (two single files, one sharded folder) under the old keys.
+  folderA = await makeModelFolder(join(work, 'a'), { oldMaster, oldSign, newMaster: nextMaster, newSign: oldSign });
+  // Folder B: the same, with a rotation to the "next" key interrupted after its first file.
+  folderB = join(work, 'b', 'models');
+  await cp(folderA, folderB, { recursive: true });
+  const interrupted = rotateFolder(folderB, {
+    oldMasterKeys: [oldMaster],
+    newMasterKey: nextMaster,
+    oldSigningKey: oldSign,
+    trustedSigners: [{ publicKey: oldSign.publicKey }],
+    afterFile: () => {
+      throw new Error('simulated power loss');
+    },
+  });
+  await expect(interrupted).rejects.toThrow('simulated power loss');
+});
+
+test.afterAll(async () => {
+  for (const kid of [KID.oldEnc, KID.oldSign, KID.newEnc, KID.nextEnc]) await store.delete(kid).catch(() => false);
+  await rm(work, { recursive: true, force: true });
+});
+
+/** Screenshots at both sizes; the content pane scrolls, so `focus` (if given) is scrolled to the top of it first. */
+async function shoot(page: Page, name: string, focus?: Locator): Promise<void> {
+  for (const [width, height] of [[1280, 800], [1024, 700]] as const) {
+    await page.setViewportSize({ width, height });
+    if (focus === undefined) await page.locator('#main').evaluate((el) => el.scrollTo(0, 0));
+    else await focus.evaluate((el) => el.scrollIntoView({ block: 'start' }));
+    await page.screenshot({ path: join(REPORTS, `security-${name}-${width}x${height}.png`), fullPage: true });
+  }
+  await page.setViewportSize({ width: 1280, height: 800 });
+}
+
+async function modelsVerify(folder: string, master: MasterKey): Promise<boolean[]> {
+  const out: boolean[] = [];
+  for (const m of FIXTURE_MODELS) {
+    const r = await verifyModel(join(folder, m), { masterKeys: [master], trustedSigners: [{ publicKey: oldSign.publicKey }], parallel: false });
+    out.push(r.ok);
+  }
+  return out;
+}
+
+test('rotation flow: inventory, new key, dry run, rotation with progress, bundle, resume, verified audit log', async ({ page, host }) => {
+  await page.goto(host.launchUrl);
+  await page.getByRole('link', { name: 'Keys & audit' }).click();
+  await expect(page.getByRole('heading', { level: 1, name: 'Keys & audit' })).toBeVisible();
+
+  // --- key inventory
+  const table = page.getByTestId('key-table');
+  if (storeLabel === 'File keystore') {
+    await expect(page.getByTestId('store-file')).toContainText('Locked');
+    await page.getByLabel('Keystore passphrase').fill(PASSPHRASE);
+    await page.getByRole('button', { name: 'Unlock' }).click();
+    await expect(page.getByTestId('store-file')).toContainText('Unlocked');
+  }
+  const oldRow = table.locator(`tr[data-kid="${KID.oldEnc}"]`);
+  await expect(oldRow).toContainText('AES-256-GCM');
+  await expect(oldRow).toContainText(storeLabel);
+  await expect(table.locator(`tr[data-kid="${KID.oldSign}"]`)).toContainText('Ed25519');
+
+  await page.getByRole('button', { name: 'New key' }).click();
+  await page.getByLabel('Type').selectOption('aes256gcm');
+  await page.getByLabel('Key id (optional)').fill(KID.newEnc);
+  await page.getByLabel('Label (optional)').fill('Rotation 2026');
+  await page.getByLabel('Store in').selectOption(storeLabel === 'OS keychain' ? 'keychain' : 'file');
+  await page.getByRole('button', { name: 'Create key' }).click();
+  const newRow = table.locator(`tr[data-kid="${KID.newEnc}"]`);
+  await expect(newRow).toContainText('Rotation 2026');
+  await expect(newRow).toContainText('keys.new');
+  await expect(newRow).toContainText('Not in a keyset');
+  await shoot(page, 'keys');
+
+  // --- rotation wizard: scan, choose the new key, dry run
+  await page.getByRole('tab', { name: 'Rotate keys' }).click();
+  await page.getByLabel('Folder with the encrypted models').fill(folderA);
+  await page.getByRole('button', { name: 'Read folder' }).click();
+  const scan = page.getByTestId('scan-summary');
+  await expect(scan).toContainText(KID.oldEnc);
+  await expect(scan).toContainText(storeLabel === 'OS keychain' ? 'in the OS keychain' : 'in the file keystore');
+  await expect(scan).toContainText('sharded · 2 shards');
+  await page.getByLabel(/New master key/).selectOption(KID.newEnc);
+  await page.getByRole('button', { name: 'Dry run' }).click();
+  const diff = page.getByTestId('dry-run');
+  await expect(diff.locator('.sec-change').first()).toContainText(KID.oldEnc);
+  await expect(diff.locator('.sec-change').first()).toContainText(KID.newEnc);
+  await expect(diff).toContainText('4 file(s) to rewrap');
+  await expect(diff.locator('tbody tr')).toHaveCount(4);
+  await expect(diff.locator('tbody tr', { hasText: 'nested/beta.safetensors' })).toContainText('2 of');
+  await expect(diff).toContainText('README.md');
+  await shoot(page, 'rotate-dry-run', page.getByRole('heading', { name: '3 · What will change' }));
+
+  // --- rotate: the progress panel (with Cancel) appears while it runs; record it without racing the task
+  await page.evaluate(() => {
+    const seen: string[] = [];
+    (window as unknown as { __progressSeen: string[] }).__progressSeen = seen;
+    new MutationObserver(() => {
+      const el = document.querySelector('[data-testid="task-progress"]');
+      if (el !== null) seen.push(el.textContent ?? '');
+    }).observe(document.body, { childList: true, subtree: true, characterData: true });
+  });
+  await page.getByRole('button', { name: 'Rotate 4 file(s)' }).click();
+  const result = page.getByTestId('rotation-result');
+  await expect(result).toContainText('Rotation complete.');
+  await expect(result).toContainText('4 file(s) rewrapped; 3 of 3 model(s) verified under the new key');
+  await expect(result).toContainText('Verified every model under the new keys alone');
+  await expect(result).toContainText('Signed the rotation bundle');
+  const seen = await page.evaluate(() => (window as unknown as { __progressSeen: string[] }).__progressSeen);
+  expect(seen.length).toBeGreaterThan(0);
+  expect(seen.join(' ')).toContain('Rotating keys');
+  expect(seen.join(' ')).toContain('Cancel');
+
+  // the models now open under the new key alone
+  const newKey = (await store.get(KID.newEnc))?.key;
+  expect(newKey?.kind).toBe('master');
+  expect(await modelsVerify(folderA, newKey as MasterKey)).toEqual([true, true, true]);
+
+  // --- the signed bundle, saved where the user says
+  const target = join(work, 'bundle-for-broker.json');
+  await page.getByLabel('Save a copy for the broker to').fill(target);
+  await page.getByRole('button', { name: 'Save bundle' }).click();
+  await expect(page.getByTestId('bundle-saved')).toContainText(target);
+  const bundle = parseRotationBundle(await readFile(target, 'utf8'));
+  expect(bundle.enc?.newKid).toBe(KID.newEnc);
+  expect(bundle.models).toHaveLength(4);
+  expect(verifyRotationBundle(bundle, (pk) => fingerprintOfPublicKey(pk) === fingerprintOfPublicKey(oldSign.publicKey)).ok).toBe(true);
+  await shoot(page, 'rotate-result', page.getByRole('heading', { name: '4 · Result' }));
+
+  // --- an interrupted rotation is shown and resumed
+  await page.getByLabel('Folder with the encrypted models').fill(folderB);
+  await page.getByRole('button', { name: 'Read folder' }).click();
+  const unfinished = page.getByTestId('unfinished-rotation');
+  await expect(unfinished).toContainText('An interrupted rotation was found');
+  await expect(unfinished).toContainText(`${KID.nextEnc} stopped at “rewrapping” with 1 of 4 files done`);
+  await shoot(page, 'rotate-interrupted');
+  await unfinished.getByRole('button', { name: 'Resume rotation' }).click();
+  await expect(result).toContainText('Rotation resumed and complete.');
+  await expect(result).toContainText('3 of 3 model(s) verified');
+  expect(await modelsVerify(folderB, nextMaster)).toEqual([true, true, true]);
+
+  // --- the keysets moved: the old key is previous and can be retired from the inventory
+  await page.getByRole('tab', { name: 'Keys', exact: true }).click();
+  await expect(oldRow).toContainText('previous');
+  await oldRow.getByRole('button', { name: `Retire ${KID.oldEnc}` }).click();
+  await expect(oldRow).toContainText('retired');
+
+  // --- the audit log: every act is there; with a signed checkpoint the log is verified up to its head
+  await page.getByRole('tab', { name: 'Audit log' }).click();
+  await page.getByLabel('Sign a checkpoint with').selectOption(KID.oldSign);
+  await page.getByRole('button', { name: 'Sign checkpoint' }).click();
+  const verification = page.getByTestId('audit-verification');
+  await expect(verification).toContainText('Verified: the hash chain of all');
+  await expect(verification).toContainText(`signed by ${KID.oldSign}`);
+  await expect(verification).not.toContainText('after the last checkpoint');
+  const audit = page.getByTestId('audit-table');
+  for (const action of ['keys.new', 'keys.rotate.plan', 'keys.rotate.complete', 'keys.rotate.bundle.export', 'keys.retire', 'audit.checkpoint']) {
+    await expect(audit.locator('tbody tr', { hasText: action }).first()).toBeVisible();
+  }
+  await page.getByLabel('Action').selectOption('keys.rotate.complete');
+  await expect(audit.locator('tbody tr')).toHaveCount(2);
+  await page.getByLabel('Action').selectOption('');
+  await shoot(page, 'audit');
+});
