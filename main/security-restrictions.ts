@@ -1,39 +1,21 @@
 /**
- * All of the Electron shell's web-content restrictions, in one place (STYLE §3): no new windows, no navigation away
- * from our own page, no permission grants, no webviews; only allow-listed https links open, in the system browser.
+ * All of the Electron shell's web-content restrictions, in one place (STYLE §3): the OS sandbox for every renderer,
+ * no new windows, no navigation away from our own page, no permission grants, no webviews, no network from the
+ * renderer; only allow-listed https links open, in the system browser. The decisions live in main/security-policy.ts.
  */
-import { app, shell, session, type WebContents } from 'electron';
+import { app, session, shell, type WebContents } from 'electron';
+import { restrictContents, restrictSession } from './security-policy.ts';
 
-const EXTERNAL_LINK_ORIGINS: ReadonlySet<string> = new Set(['https://github.com', 'https://pypi.org']);
+export { isAllowedExternal } from './security-policy.ts';
 
-export function isAllowedExternal(url: string): boolean {
-  try {
-    const u = new URL(url);
-    return u.protocol === 'https:' && EXTERNAL_LINK_ORIGINS.has(u.origin);
-  } catch {
-    return false;
-  }
-}
-
+/** Call before the app is ready (app.enableSandbox must run before ready). */
 export function applySecurityRestrictions(isOwnPage: (url: string) => boolean): void {
+  app.enableSandbox();
   app.on('web-contents-created', (_event, contents: WebContents) => {
-    contents.on('will-navigate', (event, url) => {
-      if (!isOwnPage(url)) event.preventDefault();
-    });
-    contents.on('will-redirect', (event, url) => {
-      if (!isOwnPage(url)) event.preventDefault();
-    });
-    contents.on('will-attach-webview', (event) => event.preventDefault());
-    contents.setWindowOpenHandler(({ url }) => {
-      if (isAllowedExternal(url)) void shell.openExternal(url);
-      return { action: 'deny' };
-    });
+    restrictContents(contents, isOwnPage, (url) => void shell.openExternal(url));
   });
   app
     .whenReady()
-    .then(() => {
-      session.defaultSession.setPermissionRequestHandler((_contents, _permission, callback) => callback(false));
-      session.defaultSession.setPermissionCheckHandler(() => false);
-    })
+    .then(() => restrictSession(session.defaultSession))
     .catch(() => undefined);
 }

@@ -91,7 +91,57 @@ test('the shell source keeps every hardening the issue asks for', async () => {
   const index = await readFile(join(ROOT, 'main/index.ts'), 'utf8');
   for (const needle of ['contextIsolation: true', 'sandbox: true', 'nodeIntegration: false', 'webviewTag: false', 'webSecurity: true', 'requestSingleInstanceLock', 'Menu.setApplicationMenu']) assert.ok(index.includes(needle), needle);
   const restrictions = await readFile(join(ROOT, 'main/security-restrictions.ts'), 'utf8');
-  for (const needle of ['will-navigate', 'will-redirect', 'will-attach-webview', 'setWindowOpenHandler', "action: 'deny'", 'setPermissionRequestHandler', 'setPermissionCheckHandler']) assert.ok(restrictions.includes(needle), needle);
+  // every web contents and the default session get the policy tested below; the OS sandbox covers every renderer
+  for (const needle of ['app.enableSandbox()', "'web-contents-created'", 'restrictContents(contents', 'restrictSession(session.defaultSession)']) assert.ok(restrictions.includes(needle), needle);
   const html = await readFile(join(ROOT, 'renderer/index.html'), 'utf8');
   assert.match(html, /default-src 'none'; script-src 'self'/);
+});
+
+test('the shell denies off-origin navigation, new windows, webviews, permissions and renderer network requests', async () => {
+  const { restrictContents, restrictSession } = await import('../../../main/security-policy.ts');
+  const own = 'file:///app/dist/renderer/index.html';
+  const handlers = new Map<string, (...args: unknown[]) => void>();
+  let openHandler: ((d: { url: string }) => { action: string }) | undefined;
+  const contents = {
+    on: (name: string, fn: (...args: unknown[]) => void) => handlers.set(name, fn),
+    setWindowOpenHandler: (fn: typeof openHandler) => (openHandler = fn),
+  };
+  const opened: string[] = [];
+  restrictContents(contents as never, (url) => url === own || url.startsWith(`${own}#`), (url) => opened.push(url));
+  const fire = (name: string, url: string): boolean => {
+    let prevented = false;
+    const event = { url, preventDefault: () => (prevented = true) };
+    handlers.get(name)?.(event, url);
+    return prevented;
+  };
+  for (const name of ['will-navigate', 'will-redirect', 'will-frame-navigate']) {
+    assert.equal(fire(name, 'https://evil.example/'), true, name);
+    assert.equal(fire(name, 'file:///etc/passwd'), true, name);
+    assert.equal(fire(name, `${own}#/security`), false, name);
+  }
+  assert.equal(fire('will-attach-webview', own), true);
+  assert.deepEqual(openHandler?.({ url: 'https://evil.example/' }), { action: 'deny' });
+  assert.deepEqual(openHandler?.({ url: 'https://github.com/model-vault' }), { action: 'deny' });
+  assert.deepEqual(opened, ['https://github.com/model-vault'], 'only allow-listed https links go to the system browser');
+
+  const answers: unknown[] = [];
+  let filter: { urls: string[] } | undefined;
+  let checker: (() => boolean) | undefined;
+  let device: (() => boolean) | undefined;
+  const session = {
+    setPermissionRequestHandler: (fn: (c: unknown, p: string, cb: (ok: boolean) => void) => void) => fn(null, 'media', (ok) => answers.push(['request', ok])),
+    setPermissionCheckHandler: (fn: () => boolean) => (checker = fn),
+    setDevicePermissionHandler: (fn: () => boolean) => (device = fn),
+    webRequest: {
+      onBeforeRequest: (f: { urls: string[] }, fn: (d: unknown, cb: (r: unknown) => void) => void) => {
+        filter = f;
+        fn({ url: 'https://telemetry.example/' }, (r) => answers.push(['network', r]));
+      },
+    },
+  };
+  restrictSession(session as never);
+  assert.deepEqual(answers, [['request', false], ['network', { cancel: true }]]);
+  assert.equal(checker?.(), false);
+  assert.equal(device?.(), false);
+  assert.deepEqual(filter?.urls, ['*://*/*']);
 });
