@@ -31,7 +31,7 @@ test('broker session: embedded broker on first use, enroll both roles, signed ca
 
     const text = readFileSync(session.profilePath('subscriber'), 'utf8');
     assert.doesNotMatch(text, /seed|secret/i);
-    assert.equal(JSON.parse(text).keyStore, 'file');
+    assert.equal((JSON.parse(text) as { keyStore: string }).keyStore, 'file');
     assert.match(readFileSync(join(home, 'keystore.json'), 'utf8'), new RegExp(subscriber.deviceKid));
 
     const synced = await session.withDevice('subscriber', (d) => d.client.sync());
