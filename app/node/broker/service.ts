@@ -105,6 +105,8 @@ export class BrokerService {
   brokerId = '';
   private signPub: Uint8Array = new Uint8Array(0);
   private readonly buckets = new Map<string, { tokens: number; at: number }>();
+  private readonly rateScope: 'instance' | 'shared';
+  private readonly rateWindowMs: number;
   private revocationCache: RevocationList | undefined;
   private lastPrune = 0;
   private signCheckpoint: ((message: Uint8Array) => Uint8Array) | undefined;
@@ -116,6 +118,8 @@ export class BrokerService {
     this.now = opts.now ?? (() => Date.now());
     this.window = opts.timestampWindowMs ?? 60_000;
     this.verifier = opts.verifier ?? nobleVerifier;
+    this.rateScope = opts.rateLimitScope ?? (opts.db.kind === 'postgres' ? 'shared' : 'instance');
+    this.rateWindowMs = Math.min(86_400_000, Math.max(1000, Math.round(((opts.rateBurst ?? 200) / (opts.ratePerSecond ?? 50)) * 1000)));
   }
 
   // ---- broker keys -----------------------------------------------------------------------------------------------
@@ -240,10 +244,21 @@ export class BrokerService {
 
   // ---- authentication -------------------------------------------------------------------------------------------------
 
-  private takeToken(key: string): void {
+  /**
+   * README §3 step 6. `instance`: a token bucket in memory (rate per second, burst). `shared`: a fixed window of
+   * burst / rate seconds allowing `burst` requests, counted in `rate_windows` by an atomic upsert, so every instance
+   * on the database counts the same requests (up to 2 × burst across a window edge; the same long-run rate).
+   */
+  private async takeToken(key: string): Promise<void> {
     const rate = this.opts.ratePerSecond ?? 50;
     const burst = this.opts.rateBurst ?? 200;
     const now = this.now();
+    if (this.rateScope === 'shared') {
+      const start = now - (now % this.rateWindowMs);
+      const r = await this.db.get('INSERT INTO rate_windows (identity_id, window_start, count) VALUES (?, ?, 1) ON CONFLICT (identity_id, window_start) DO UPDATE SET count = rate_windows.count + 1 RETURNING count', [key, start]);
+      if (num(r ?? {}, 'count') > burst) throw new AppError('RATE_LIMITED', 'Too many requests from this identity. Wait a moment and retry.');
+      return;
+    }
     const b = this.buckets.get(key) ?? { tokens: burst, at: now };
     b.tokens = Math.min(burst, b.tokens + (Math.max(0, now - b.at) / 1000) * rate);
     b.at = now;
@@ -263,6 +278,7 @@ export class BrokerService {
     await this.db.run('DELETE FROM nonces WHERE seen_at < ?', [now - 2 * this.window]);
     await this.db.run('DELETE FROM challenges WHERE expires_at < ?', [now - 60_000]);
     await this.db.run('DELETE FROM tickets WHERE expires_at < ?', [now - 60_000]);
+    if (this.rateScope === 'shared') await this.db.run('DELETE FROM rate_windows WHERE window_start < ?', [now - 2 * this.rateWindowMs]);
   }
 
   /**
@@ -289,7 +305,7 @@ export class BrokerService {
       verifyRequest(auth, method, path, body, signPub, this.verifier);
       const inserted = await this.db.run('INSERT INTO nonces (device_id, nonce, seen_at) VALUES (?, ?, ?) ON CONFLICT (device_id, nonce) DO NOTHING', [auth.deviceId, auth.nonceB64u, this.now()]);
       if (inserted !== 1) throw new AppError('REPLAY_DETECTED', 'This request was already received (replayed nonce). Send a new request.');
-      this.takeToken('identityId' in caller ? caller.identityId : caller.deviceId);
+      await this.takeToken('identityId' in caller ? caller.identityId : caller.deviceId);
       void this.prune().catch(() => undefined);
       return caller;
     } catch (e) {
