@@ -6,7 +6,9 @@
  * Setup packages generated models under "old" keys kept in the OS keychain (a real Secret Service under
  * dbus-run-session), or, where there is none, in the encrypted file keystore, which the test unlocks through the UI.
  */
+import { readFileSync } from 'node:fs';
 import { cp, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { toHex } from '../../app/crypto/encoding.ts';
@@ -212,4 +214,41 @@ test('rotation flow: inventory, new key, dry run, rotation with progress, bundle
   await expect(audit.locator('tbody tr')).toHaveCount(2);
   await page.getByLabel('Action').selectOption('');
   await shoot(page, 'audit');
+});
+
+const AXE_SOURCE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+
+/** axe-core WCAG 2.1 A/AA violations on the page (injected through the DevTools protocol: no CSP exception). */
+async function axeViolations(page: Page): Promise<{ id: string; targets: string[] }[]> {
+  await page.evaluate(AXE_SOURCE);
+  return page.evaluate(async () => {
+    const w = window as unknown as { axe: { run: (ctx: Document, opts: unknown) => Promise<{ violations: { id: string; nodes: { target: string[] }[] }[] }> } };
+    const r = await w.axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } });
+    return r.violations.map((v) => ({ id: v.id, targets: v.nodes.flatMap((n) => n.target) }));
+  });
+}
+
+test('security view: keyboard-only tabs and no WCAG 2.1 A/AA violations on any tab', async ({ page, host }) => {
+  await page.goto(host.launchUrl);
+  await page.getByRole('link', { name: 'Keys & audit' }).click();
+  const keysTab = page.getByRole('tab', { name: 'Keys', exact: true });
+  await expect(keysTab).toHaveAttribute('aria-selected', 'true');
+  await expect(page.getByTestId('key-table')).toBeVisible();
+  expect(await axeViolations(page)).toEqual([]);
+
+  await keysTab.focus();
+  await page.keyboard.press('ArrowRight');
+  await expect(page.getByRole('tab', { name: 'Rotate keys' })).toBeFocused();
+  await expect(page.getByRole('tab', { name: 'Rotate keys' })).toHaveAttribute('aria-selected', 'true');
+  await page.keyboard.press('Tab');
+  await expect(page.getByLabel('Folder with the encrypted models')).toBeFocused();
+  await page.keyboard.type(folderA);
+  await page.keyboard.press('Enter');
+  await expect(page.getByTestId('scan-summary')).toBeVisible();
+  expect(await axeViolations(page)).toEqual([]);
+
+  await page.getByRole('tab', { name: 'Rotate keys' }).focus();
+  await page.keyboard.press('ArrowRight');
+  await expect(page.getByTestId('audit-verification')).toBeVisible();
+  expect(await axeViolations(page)).toEqual([]);
 });
