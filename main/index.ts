@@ -8,7 +8,9 @@ import { pathToFileURL } from 'node:url';
 import { loadConfig } from '../app/node/config.ts';
 import { probeKeychain } from '../app/node/keychain-status.ts';
 import { BrokerSession } from '../app/node/services/broker-session.ts';
-import { createServiceRouter } from '../app/node/services/index.ts';
+import { createRouter } from '../app/node/router.ts';
+import { createHandlers } from '../app/node/services/index.ts';
+import { createDialogHandlers } from './dialogs.ts';
 import { registerIpc } from './ipc/register.ts';
 import { applySecurityRestrictions } from './security-restrictions.ts';
 
@@ -82,7 +84,8 @@ if (!app.requestSingleInstanceLock()) {
       app.on('will-quit', () => {
         brokerSession.close().catch(() => undefined);
       });
-      const router = createServiceRouter({ config, host: 'electron', probeKeychain, brokerSession });
+      // The shared services, plus the native dialogs only this host can show (main/dialogs.ts).
+      const router = createRouter({ ...createHandlers({ config, host: 'electron', probeKeychain, brokerSession }), ...createDialogHandlers(() => mainWindow) });
       registerIpc(router, isOwnPage, () => BrowserWindow.getAllWindows().map((w) => w.webContents));
       mainWindow = createWindow();
       app.on('activate', () => {

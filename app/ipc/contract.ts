@@ -136,6 +136,13 @@ export type DomainApi<D extends string> = {
 export type Api = { readonly [D in Domains]: DomainApi<D> } & {
   /** Subscribes to progress events; returns the function that unsubscribes. */
   readonly onProgress: (callback: (event: ProgressEvent) => void) => () => void;
+  /**
+   * Electron only (the preload's `webUtils.getPathForFile`): the path on disk of a File the user dropped, so a
+   * dropped model folder is read in place. Absent in the web host, whose page has no paths (dropped files are
+   * uploaded to a staging folder instead: `producer:stage*`). `file` is a DOM File; typed unknown here because this
+   * file has no DOM types.
+   */
+  readonly pathForFile?: (file: unknown) => string;
 };
 
 /** How a transport (Electron IPC or loopback HTTP) sends a request and delivers events. */

@@ -9,7 +9,7 @@ import { AppError } from '../../../errors.ts';
 import { wipe } from '../../../crypto/bytes.ts';
 import type { MasterAlgName, ProducerKeys } from '../../../ipc/ops/producer.ts';
 import { fingerprintOf, generateMasterKey, generateSigningKey, type MasterKey, type SigningKey } from '../../../keys/key.ts';
-import type { KeyStore } from '../../../keys/keystore.ts';
+import { requireKid, type KeyStore } from '../../../keys/keystore.ts';
 import { openStoreForNewKey, openStoreOf } from '../../broker/profile.ts';
 import type { Env } from '../../keys/paths.ts';
 import { readState, updateState } from './state.ts';
@@ -24,6 +24,14 @@ export interface UnlockedKeys {
 
 const LABEL_SIGN = 'Model Vault producer signing key';
 const labelMaster = (alg: MasterAlgName): string => `Model Vault producer master key (${alg})`;
+
+/** Key creation runs one at a time in this process, so two first uses never make two producer identities. */
+let queue: Promise<unknown> = Promise.resolve();
+function serialized<T>(fn: () => Promise<T>): Promise<T> {
+  const run = queue.then(fn, fn);
+  queue = run.catch(() => undefined);
+  return run;
+}
 
 async function openStore(dataDir: string, env: Env): Promise<KeyStore> {
   const state = await readState(dataDir);
@@ -41,28 +49,31 @@ function missing(kid: string, store: KeyStore): AppError {
 export async function unlockProducerKeys(dataDir: string, env: Env, alg: MasterAlgName): Promise<UnlockedKeys> {
   const store = await openStore(dataDir, env);
   const kind = store.info.kind === 'keychain' ? 'keychain' : 'file';
-  let created = false;
-  const state = await updateState(dataDir, (s) => (s.keys.store === null ? { ...s, keys: { ...s.keys, store: kind } } : s));
-  let signerKid = state.keys.signerKid;
-  if (signerKid === null) {
-    const key = generateSigningKey();
-    await store.put({ key, meta: { createdAt: new Date().toISOString(), origin: 'generated', label: LABEL_SIGN } });
-    if (key.seed !== undefined) wipe(key.seed);
-    signerKid = key.kid as string;
-    const kid = signerKid;
-    await updateState(dataDir, (s) => ({ ...s, keys: { ...s.keys, signerKid: kid } }));
-    created = true;
-  }
-  let masterKid = state.keys.masterKids[alg];
-  if (masterKid === undefined) {
-    const key = generateMasterKey(alg);
-    await store.put({ key, meta: { createdAt: new Date().toISOString(), origin: 'generated', label: labelMaster(alg) } });
-    wipe(key.key);
-    masterKid = key.kid;
-    const kid = masterKid;
-    await updateState(dataDir, (s) => ({ ...s, keys: { ...s.keys, masterKids: { ...s.keys.masterKids, [alg]: kid } } }));
-    created = true;
-  }
+  const { signerKid, masterKid, created } = await serialized(async () => {
+    let made = false;
+    const state = await updateState(dataDir, (s) => (s.keys.store === null ? { ...s, keys: { ...s.keys, store: kind } } : s));
+    let sKid = state.keys.signerKid;
+    if (sKid === null) {
+      const key = generateSigningKey({});
+      const kid = requireKid(key);
+      await store.put({ key, meta: { createdAt: new Date().toISOString(), origin: 'generated', label: LABEL_SIGN } });
+      if (key.seed !== undefined) wipe(key.seed);
+      await updateState(dataDir, (s) => ({ ...s, keys: { ...s.keys, signerKid: kid } }));
+      sKid = kid;
+      made = true;
+    }
+    let mKid = state.keys.masterKids[alg];
+    if (mKid === undefined) {
+      const key = generateMasterKey(alg);
+      const kid = requireKid(key);
+      await store.put({ key, meta: { createdAt: new Date().toISOString(), origin: 'generated', label: labelMaster(alg) } });
+      wipe(key.key);
+      await updateState(dataDir, (s) => ({ ...s, keys: { ...s.keys, masterKids: { ...s.keys.masterKids, [alg]: kid } } }));
+      mKid = kid;
+      made = true;
+    }
+    return { signerKid: sKid, masterKid: mKid, created: made };
+  });
   const signing = await store.get(signerKid);
   if (signing?.key.kind !== 'signing' || signing.key.seed === undefined) throw missing(signerKid, store);
   const master = await store.get(masterKid);
