@@ -6,5 +6,6 @@ import { commands as formatCommands } from './format.ts';
 import { commands as keysCommands } from './keys.ts';
 import { commands as brokerCommands } from './broker.ts';
 import { commands as rotateCommands } from './rotate.ts';
+import { commands as mountCommands } from './mount.ts';
 
-export const ALL_COMMANDS: readonly CliCommand[] = [...appCommands, ...demoCommands, ...formatCommands, ...keysCommands, ...rotateCommands, ...brokerCommands];
+export const ALL_COMMANDS: readonly CliCommand[] = [...appCommands, ...demoCommands, ...formatCommands, ...keysCommands, ...rotateCommands, ...brokerCommands, ...mountCommands];
