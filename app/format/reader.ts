@@ -5,7 +5,7 @@
  * every decryption error raises (W-5) and plaintext tensors are checked against signed digests (W-4).
  */
 import { isArrayValue } from './json.ts';
-import { AppError } from '../errors.ts';
+import { AppError, BugError } from '../errors.ts';
 import { nobleAead, type AeadBackend } from '../crypto/aead.ts';
 import { wipe } from '../crypto/bytes.ts';
 import { createSha256, toHex } from '../crypto/sha256.ts';
@@ -101,16 +101,26 @@ export interface OpenOptions extends PolicyOptions {
   /** Open without a master key: metadata and plaintext tensors only; encrypted reads fail with KEY_NOT_FOUND. */
   readonly withoutMasterKey?: boolean;
   readonly aead?: AeadBackend;
-  /** Optional parallel decryptor for whole chunked tensors (app/node's worker pool); must authenticate every chunk. */
+  /** Optional parallel decryptor for whole encrypted tensors (app/node's worker pool); must authenticate every chunk. */
   readonly bulkDecrypt?: BulkDecrypt;
+  /** Optional parallel reader for whole plaintext tensors (app/node's worker pool). */
+  readonly bulkRead?: BulkRead;
+  /** Tensors of at least this many bytes go through `bulkDecrypt` / `bulkRead` (default 1 MiB). */
+  readonly bulkMinBytes?: number;
 }
 
+export const DEFAULT_BULK_MIN_BYTES = 1024 * 1024;
+
 /**
- * Decrypts a whole chunked tensor whose ciphertext is at absolute `offset` (length `byteLength`) in the source,
- * reading it itself (so a file-backed adapter can spread reads and decryption over threads). Must authenticate every
- * chunk before returning and must never return partially decrypted data.
+ * Decrypts a whole non-empty encrypted tensor (v1: one message with `entry.iv`/`entry.tag`; v2: every chunk) whose
+ * ciphertext is at absolute `offset` (length `byteLength`) in the source, reading it itself (so a file-backed adapter
+ * can spread reads and decryption over threads). Must authenticate every chunk before returning, must never return
+ * partially decrypted data, and fails with DECRYPT_FAILED like `decryptTensor`.
  */
 export type BulkDecrypt = (params: TensorCipherParams, dek: Uint8Array, entry: EncryptionEntry, offset: number, byteLength: number) => Promise<Uint8Array>;
+
+/** Reads a whole plaintext tensor at absolute `offset`; with `digest`, also returns the SHA-256 of exactly those bytes. */
+export type BulkRead = (offset: number, byteLength: number, digest: boolean) => Promise<{ readonly data: Uint8Array; readonly sha256: Uint8Array | null }>;
 
 export interface SignerInfo {
   readonly kid?: string;
@@ -210,6 +220,8 @@ export async function openModelSource(source: ByteSource, options: OpenOptions =
   }
 
   const params: TensorCipherParams | null = crypto === null ? null : { alg: crypto.keys.alg, chunked: crypto.keys.chunked, chunkSize: crypto.keys.chunkSize };
+  const bulkMin = options.bulkMinBytes ?? DEFAULT_BULK_MIN_BYTES;
+  if (typeof bulkMin !== 'number' || !(bulkMin >= 0)) throw new AppError('VALIDATION', 'bulkMinBytes must be a non-negative number.');
   const verifiedPlain = new Set<string>();
   let closed = false;
 
@@ -228,10 +240,19 @@ export async function openModelSource(source: ByteSource, options: OpenOptions =
   }
 
   async function readPlain(t: TensorInfo): Promise<Uint8Array> {
-    const data = await source.read(header.dataStart + t.begin, t.end - t.begin);
+    const len = t.end - t.begin;
     const want = parsed.digests?.get(t.name);
+    let data: Uint8Array;
+    let got: Uint8Array | null = null;
+    if (options.bulkRead !== undefined && len > 0 && len >= bulkMin) {
+      ({ data, sha256: got } = await options.bulkRead(header.dataStart + t.begin, len, want !== undefined));
+      if (data.length !== len || (want !== undefined && got === null)) throw new BugError('bulkRead: wrong result shape');
+    } else {
+      data = await source.read(header.dataStart + t.begin, len);
+      if (want !== undefined) got = createSha256().update(data).digest();
+    }
     if (want !== undefined) {
-      if (toHex(createSha256().update(data).digest()) !== want) throw digestMismatch();
+      if (got === null || toHex(got) !== want) throw digestMismatch();
       verifiedPlain.add(t.name);
     }
     return data;
@@ -241,7 +262,7 @@ export async function openModelSource(source: ByteSource, options: OpenOptions =
     const entry = crypto?.entries.get(t.name);
     if (entry === undefined || params === null) return readPlain(t);
     const len = t.end - t.begin;
-    if (options.bulkDecrypt !== undefined && params.chunked && len > params.chunkSize) return options.bulkDecrypt(params, dekFor(t.name), entry, header.dataStart + t.begin, len);
+    if (options.bulkDecrypt !== undefined && len > 0 && len >= bulkMin) return options.bulkDecrypt(params, dekFor(t.name), entry, header.dataStart + t.begin, len);
     const ct = await source.read(header.dataStart + t.begin, len);
     return decryptTensor(aead, params, dekFor(t.name), entry, ct);
   }

@@ -1,6 +1,6 @@
 /**
- * A pool of AEAD worker threads (one per core by default) for bulk v2 chunk work: sealing batches for the packager,
- * and opening tensor ranges straight from a file for the reader. One shared pool per process
+ * A pool of AEAD worker threads (one per core by default) for bulk tensor work: sealing batches for the packager,
+ * and reading (and opening) tensors straight from an open file for the reader. One shared pool per process
  * (`sharedPool()`), started lazily; idle workers never keep the process alive.
  */
 import { availableParallelism } from 'node:os';
@@ -31,27 +31,40 @@ export interface OpenJob extends JobBase {
 }
 
 /**
- * Read `length` bytes at `position` of `path` and open them; the plaintext comes back as a transferred buffer.
+ * Read `length` bytes at `position` of the open descriptor `fd` (shared by all threads of the process; the caller
+ * keeps it open until the job settles) and open them; the plaintext comes back as a transferred buffer.
  * (Not a SharedArrayBuffer: V8 backs those with memory that is several times slower to fault in.)
  */
 export interface OpenFileJob extends JobBase {
   readonly op: 'open-file';
-  readonly path: string;
+  readonly fd: number;
   readonly position: number;
   readonly length: number;
   readonly tags: ArrayBuffer;
 }
 
-export type ChunkJob = SealJob | OpenJob | OpenFileJob;
-type NewJob = Omit<SealJob, 'id'> | Omit<OpenJob, 'id'> | Omit<OpenFileJob, 'id'>;
+/** Read `length` plaintext bytes at `position` of `fd`, with their SHA-256 when `digest`. */
+export interface ReadFileJob {
+  readonly id: number;
+  readonly op: 'read-file';
+  readonly fd: number;
+  readonly position: number;
+  readonly length: number;
+  readonly digest: boolean;
+}
+
+export type ChunkJob = SealJob | OpenJob | OpenFileJob | ReadFileJob;
+type NewJob = Omit<SealJob, 'id'> | Omit<OpenJob, 'id'> | Omit<OpenFileJob, 'id'> | Omit<ReadFileJob, 'id'>;
 
 export type ChunkResult =
-  | { readonly id: number; readonly ok: true; readonly data: ArrayBuffer | null; readonly tags: ArrayBuffer | null }
+  | { readonly id: number; readonly ok: true; readonly data: ArrayBuffer | null; readonly tags: ArrayBuffer | null; readonly digest: ArrayBuffer | null }
   | { readonly id: number; readonly ok: false; readonly code: string; readonly message: string };
 
 export interface JobOutput {
   readonly data: Uint8Array;
   readonly tags: Uint8Array | null;
+  /** SHA-256 of the data (read-file jobs that asked for it). */
+  readonly digest: Uint8Array | null;
 }
 
 /** The worker entry next to this module: `.ts` when run from source (tsx), `.js` when built. */
@@ -99,7 +112,7 @@ export class AeadPool {
       this.pending.delete(r.id);
       slot.busy = false;
       worker.unref(); // idle workers never keep the process alive
-      if (r.ok) p.resolve({ data: r.data === null ? new Uint8Array(0) : new Uint8Array(r.data), tags: r.tags === null ? null : new Uint8Array(r.tags) });
+      if (r.ok) p.resolve({ data: r.data === null ? new Uint8Array(0) : new Uint8Array(r.data), tags: r.tags === null ? null : new Uint8Array(r.tags), digest: r.digest === null ? null : new Uint8Array(r.digest) });
       else p.reject(new AppError(isErrorCode(r.code) ? r.code : 'INTERNAL', r.message));
       this.pump();
     });
@@ -130,8 +143,8 @@ export class AeadPool {
       slot.worker.ref();
       this.pending.set(id, { resolve: q.resolve, reject: q.reject, slot });
       const transfer: ArrayBuffer[] = [];
-      if (q.job.op !== 'open-file') transfer.push(q.job.data);
-      if (q.job.op !== 'seal') transfer.push(q.job.tags);
+      if (q.job.op === 'seal' || q.job.op === 'open') transfer.push(q.job.data);
+      if (q.job.op === 'open' || q.job.op === 'open-file') transfer.push(q.job.tags);
       slot.worker.postMessage({ ...q.job, id }, transfer);
     }
   }

@@ -8,9 +8,10 @@ import { readFile, stat } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { AppError } from '../../errors.ts';
 import { TAG_BYTES, decryptFailed } from '../../crypto/aead.ts';
+import { wipe } from '../../crypto/bytes.ts';
 import type { KeyDescriptor } from '../../format/crypto-metadata.ts';
 import { parseJwks, type MasterKey } from '../../format/keys.ts';
-import { openModelSource, type BulkDecrypt, type ModelHandle, type OpenOptions } from '../../format/reader.ts';
+import { DEFAULT_BULK_MIN_BYTES, openModelSource, type BulkDecrypt, type BulkRead, type ModelHandle, type OpenOptions, type Tensor } from '../../format/reader.ts';
 import { chunkCount } from '../../format/tensor-cipher.ts';
 import { AeadPool, sharedPool, type JobOutput } from './aead-pool.ts';
 import { openFileSource } from './file-source.ts';
@@ -21,9 +22,11 @@ export const MAX_JWK_FILE_BYTES = 65536;
 export interface NodeOpenOptions extends OpenOptions {
   /** Header `jku` values (exact strings, `file://` only) that may be read to find the master key. */
   readonly jkuAllowList?: readonly string[];
-  /** Decrypt large chunked tensors on worker threads (default true). */
+  /** Read and decrypt large tensors on worker threads (default true). */
   readonly parallel?: boolean;
   readonly workers?: number;
+  /** With `parallel`: read the next tensor ahead while the caller reads tensors in data order (default true). */
+  readonly readAhead?: boolean;
 }
 
 /** Reads master keys from an allow-listed `file://` jku; anything else is ignored. */
@@ -36,20 +39,48 @@ export async function masterKeysFromJku(descriptor: KeyDescriptor, allowList: re
   return parseJwks(await readFile(path, 'utf8')).flatMap((k) => (k.kind === 'master' ? [k.key] : []));
 }
 
-/** Splits a chunked tensor over the pool: each worker reads its part of the file and decrypts it. */
-function poolDecrypt(pool: AeadPool, path: string): BulkDecrypt {
+/** Tensors at least this large are split over every worker (then joined) instead of going whole to one worker. */
+const SPLIT_BYTES = 128 * 1024 * 1024;
+
+/** Pool jobs of one handle: the file descriptor they read must stay open until every job has settled. */
+class InFlight {
+  private readonly jobs = new Set<Promise<unknown>>();
+
+  track<T>(p: Promise<T>): Promise<T> {
+    this.jobs.add(p);
+    const done = (): void => {
+      this.jobs.delete(p);
+    };
+    p.then(done, done);
+    return p;
+  }
+
+  async settle(): Promise<void> {
+    while (this.jobs.size > 0) await Promise.allSettled([...this.jobs]);
+  }
+}
+
+/**
+ * Decrypts a whole tensor on the pool. A tensor goes whole to one worker, which reads its ciphertext from the shared
+ * descriptor and returns the plaintext in one transferred buffer (no copy on this thread); the other workers serve
+ * the read-ahead. Very large tensors are split over every worker and joined here.
+ */
+function poolDecrypt(pool: AeadPool, fd: number, inFlight: InFlight): BulkDecrypt {
   return async (params, dek, entry, offset, byteLength) => {
-    const { baseIv, tags } = entry;
+    // v1 is one message: chunk 0 of a "chunked" tensor whose chunk is the whole tensor (chunkNonce(iv, 0) = iv).
+    const baseIv = params.chunked ? entry.baseIv : entry.iv;
+    const tags = params.chunked ? entry.tags : entry.tag;
+    const chunkSize = params.chunked ? params.chunkSize : byteLength;
     if (baseIv === undefined || tags === undefined) throw decryptFailed();
-    const k = chunkCount(byteLength, params.chunkSize);
-    // One job per worker (whole chunks), so each tensor is spread over every core.
-    const perJob = Math.max(1, Math.ceil(k / pool.size));
+    const k = chunkCount(byteLength, chunkSize);
+    if (tags.length !== k * TAG_BYTES) throw decryptFailed();
+    const perJob = byteLength >= SPLIT_BYTES ? Math.max(1, Math.ceil(k / pool.size)) : k;
     const jobs: Promise<JobOutput>[] = [];
     for (let first = 0; first < k; first += perJob) {
-      const start = first * params.chunkSize;
-      const end = Math.min(byteLength, (first + perJob) * params.chunkSize);
+      const start = first * chunkSize;
+      const end = Math.min(byteLength, (first + perJob) * chunkSize);
       const last = Math.min(k, first + perJob);
-      jobs.push(pool.run({ op: 'open-file', alg: params.alg, key: dek.slice(), baseIv, firstIndex: first, chunkSize: params.chunkSize, path, position: offset + start, length: end - start, tags: tags.slice(first * TAG_BYTES, last * TAG_BYTES).buffer }));
+      jobs.push(inFlight.track(pool.run({ op: 'open-file', alg: params.alg, key: dek.slice(), baseIv, firstIndex: first, chunkSize, fd, position: offset + start, length: end - start, tags: tags.slice(first * TAG_BYTES, last * TAG_BYTES).buffer })));
     }
     const results = await Promise.allSettled(jobs);
     const parts: Uint8Array[] = [];
@@ -66,10 +97,85 @@ function poolDecrypt(pool: AeadPool, path: string): BulkDecrypt {
     const out = new Uint8Array(byteLength);
     let o = 0;
     for (const p of parts) {
-      out.set(p, o); // (the parts hold the same plaintext the caller receives: not worth wiping)
+      out.set(p, o);
+      p.fill(0);
       o += p.length;
     }
     return out;
+  };
+}
+
+/** Reads a whole plaintext tensor on the pool (hashed there when it has a signed digest). */
+function poolRead(pool: AeadPool, fd: number, inFlight: InFlight): BulkRead {
+  return async (offset, byteLength, digest) => {
+    const r = await inFlight.track(pool.run({ op: 'read-file', fd, position: offset, length: byteLength, digest }));
+    return { data: r.data, sha256: r.digest };
+  };
+}
+
+/**
+ * Read-ahead: when tensors are read in data order (`offsetKeys()`), the next one is started on the pool while the
+ * caller works on the current one, so every core is busy even though the caller asks for one tensor at a time.
+ * At most one tensor is read ahead. A read-ahead result nobody asks for is wiped (if encrypted) when it is dropped
+ * or when the handle closes; a read-ahead error surfaces only if the caller asks for that tensor (W-5 still holds:
+ * every read the caller makes either returns authenticated plaintext or raises).
+ */
+function withReadAhead(handle: ModelHandle, pool: AeadPool, inFlight: InFlight, minBytes: number, readAhead: boolean): Pick<ModelHandle, 'getTensor' | 'verifyAll'> & { drain(): Promise<void> } {
+  const order = handle.offsetKeys();
+  const indexOf = new Map(order.map((n, i) => [n, i]));
+  let ahead: { readonly name: string; readonly promise: Promise<Tensor> } | null = null;
+  let lastIndex = -2;
+  let closing = false;
+
+  const drop = (a: { readonly name: string; readonly promise: Promise<Tensor> }): void => {
+    const encrypted = handle.info(a.name).encrypted;
+    void inFlight.track(a.promise.then((t) => {
+      if (encrypted) wipe(t.data);
+    }, () => undefined));
+  };
+
+  return {
+    async getTensor(name: string): Promise<Tensor> {
+      let result: Promise<Tensor>;
+      if (ahead?.name === name) {
+        result = ahead.promise;
+        ahead = null;
+      } else {
+        if (ahead !== null) drop(ahead);
+        ahead = null;
+        result = handle.getTensor(name);
+      }
+      const i = indexOf.get(name);
+      const next = i === undefined ? undefined : order[i + 1];
+      if (readAhead && !closing && i !== undefined && i === lastIndex + 1 && next !== undefined && handle.info(next).byteLength >= minBytes) {
+        const promise = handle.getTensor(next);
+        promise.catch(() => undefined); // raised when (if) the caller asks for it
+        ahead = { name: next, promise };
+      }
+      lastIndex = i ?? -2;
+      return await result;
+    },
+    /** Every tensor, `pool.size` at a time; encrypted plaintext wiped as soon as it authenticated. */
+    async verifyAll(): Promise<void> {
+      let next = 0;
+      const lane = async (): Promise<void> => {
+        while (next < order.length) {
+          const name = order[next++] as string;
+          const t = await handle.getTensor(name);
+          if (handle.info(name).encrypted) wipe(t.data);
+        }
+      };
+      const lanes = Array.from({ length: Math.max(1, pool.size) }, lane);
+      const results = await Promise.allSettled(lanes);
+      const failed = results.find((r) => r.status === 'rejected');
+      if (failed !== undefined) throw failed.reason;
+    },
+    async drain(): Promise<void> {
+      closing = true;
+      if (ahead !== null) drop(ahead);
+      ahead = null;
+      await inFlight.settle();
+    },
   };
 }
 
@@ -87,12 +193,21 @@ export async function openModel(path: string, options: NodeOpenOptions = {}): Pr
   const pool = options.parallel === false ? null : options.workers === undefined ? sharedPool() : new AeadPool(options.workers);
   const ownPool = pool !== null && options.workers !== undefined;
   try {
-    const handle = await openModelSource(source, { aead: nodeAead, ...options, ...(masterKeys === undefined ? {} : { masterKeys }), ...(pool === null ? {} : { bulkDecrypt: poolDecrypt(pool, path) }) });
-    const close = (): Promise<void> => handle.close();
-    return Object.freeze({ ...handle, close: async () => {
-      await close();
-      if (ownPool) await pool.close();
-    } });
+    if (pool === null) return await openModelSource(source, { aead: nodeAead, ...options, ...(masterKeys === undefined ? {} : { masterKeys }) });
+    const inFlight = new InFlight();
+    const fd = source.handle.fd;
+    const handle = await openModelSource(source, { aead: nodeAead, ...options, ...(masterKeys === undefined ? {} : { masterKeys }), bulkDecrypt: poolDecrypt(pool, fd, inFlight), bulkRead: poolRead(pool, fd, inFlight) });
+    const fast = withReadAhead(handle, pool, inFlight, options.bulkMinBytes ?? DEFAULT_BULK_MIN_BYTES, options.readAhead !== false);
+    return Object.freeze({
+      ...handle,
+      getTensor: fast.getTensor,
+      verifyAll: fast.verifyAll,
+      close: async () => {
+        await fast.drain(); // no pool job may outlive the descriptor it reads
+        await handle.close();
+        if (ownPool) await pool.close();
+      },
+    });
   } catch (e) {
     await source.close?.();
     if (ownPool) await pool.close();
