@@ -9,9 +9,10 @@
  * ≥ 2000 req/s, p99 ≤ 20 ms, 0 errors.
  */
 import { spawn } from 'node:child_process';
+import { Agent, request as httpRequest } from 'node:http';
 import { createPrivateKey, sign as nodeSign } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
@@ -42,6 +43,8 @@ if (argv[0] === '--serve-child') {
   const kek = parseKekText(process.env.MV_BROKER_KEK ?? '');
   const broker = await startBroker({ dbSpec: argv[1] as string, kek, bootstrapSecret: process.env.MV_BROKER_BOOTSTRAP, ratePerSecond: 1e9, rateBurst: 1e9 });
   process.stdout.write(JSON.stringify({ url: broker.url }) + '\n');
+  // the parent asks for this process's CPU time before and after the run (a load-independent cost per request)
+  process.on('message', () => process.send?.(process.cpuUsage()));
   await new Promise<void>((resolve) => process.once('SIGTERM', () => resolve()));
   await broker.close();
   process.exit(0);
@@ -62,6 +65,26 @@ function nodeSigner(seed: Uint8Array): DeviceSigner {
   const key = createPrivateKey({ key: Buffer.concat([PKCS8_PREFIX, seed]), format: 'der', type: 'pkcs8' });
   const signPub = ed25519PublicKey(seed);
   return { deviceId: deviceIdFor(signPub), signPub, sign: (m) => new Uint8Array(nodeSign(null, m, key)) };
+}
+
+/**
+ * The load client's HttpPort over node:http with a keep-alive agent (one socket per client): fetch (undici) costs
+ * several times more CPU per request, and the client shares the machine's cores with the broker under test.
+ */
+function nodeHttpPort(): HttpPort {
+  const agent = new Agent({ keepAlive: true, maxSockets: 1024 });
+  return {
+    request: (req) => new Promise((resolve, reject) => {
+      const r = httpRequest(req.url, { method: req.method, headers: { ...req.headers, ...(req.body === undefined ? {} : { 'content-length': String(req.body.length) }) }, agent }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: new Uint8Array(Buffer.concat(chunks)) }));
+        res.on('error', reject);
+      });
+      r.on('error', reject);
+      r.end(req.body === undefined ? undefined : Buffer.from(req.body.buffer, req.body.byteOffset, req.body.length));
+    }),
+  };
 }
 
 /** Times every HTTP request. */
@@ -109,16 +132,18 @@ if (dbKind === 'postgres') {
 
 const bootstrap = toB64url(randomBytes(16));
 const child = spawn(process.execPath, [...(process.env.MV_BENCH_PROF_DIR === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', process.env.MV_BENCH_PROF_DIR]), '--import', 'tsx', new URL(import.meta.url).pathname, '--serve-child', dbSpec], {
-  stdio: ['ignore', 'pipe', 'inherit'],
+  stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
   env: { ...process.env, MV_BROKER_KEK: toB64url(randomBytes(32)), MV_BROKER_BOOTSTRAP: bootstrap },
 });
 try {
+  const out = child.stdout;
+  if (out === null) throw new Error('no pipe to the broker');
   const line = await new Promise<string>((resolve, reject) => {
-    createInterface({ input: child.stdout }).once('line', resolve);
+    createInterface({ input: out }).once('line', resolve);
     child.once('exit', () => reject(new Error('the broker exited')));
   });
   const baseUrl = (JSON.parse(line) as { url: string }).url;
-  const http = fetchHttpPort();
+  const http = argv.includes('--fetch') ? fetchHttpPort() : nodeHttpPort();
 
   // Producer and model.
   const prodSeed = randomBytes(32);
@@ -153,7 +178,13 @@ try {
     return { client: timed, box, headers: first.synced };
   }));
 
+  const serverCpu = (): Promise<NodeJS.CpuUsage> => new Promise((resolve) => {
+    child.once('message', (m) => resolve(m as NodeJS.CpuUsage));
+    child.send('cpu');
+  });
   say(`running ${seconds} s of key releases from ${clients} clients (${dbKind}) …`);
+  const cpu0 = await serverCpu();
+  const own0 = process.cpuUsage();
   let releases = 0;
   const stopAt = performance.now() + seconds * 1000;
   const t0 = performance.now();
@@ -172,14 +203,21 @@ try {
     }
   }));
   const elapsed = (performance.now() - t0) / 1000;
+  const cpu1 = await serverCpu();
+  const own1 = process.cpuUsage(own0);
+  const cpuMs = (u: { user: number; system: number }): number => (u.user + u.system) / 1000;
   const sorted = [...samples].sort((a, b) => a - b);
   const round = (x: number): number => Math.round(x * 100) / 100;
   const result = {
     db: dbKind, clients, seconds: round(elapsed), requests: samples.length, req_per_s: round(samples.length / elapsed),
     p50_ms: round(quantile(sorted, 0.5)), p99_ms: round(quantile(sorted, 0.99)), errors: errors.n, releases_per_s: round(releases / elapsed),
+    // CPU milliseconds per request in the broker and in the load client: comparable across runs on a busy machine
+    server_cpu_ms_per_req: round(cpuMs({ user: cpu1.user - cpu0.user, system: cpu1.system - cpu0.system }) / Math.max(1, samples.length)),
+    client_cpu_ms_per_req: round(cpuMs(own1) / Math.max(1, samples.length)),
+    load_avg: round(loadavg()[0] ?? 0),
   };
   if (json) process.stdout.write(JSON.stringify(result) + '\n');
-  else say(`${result.req_per_s} req/s, p50 ${result.p50_ms} ms, p99 ${result.p99_ms} ms, ${result.errors} errors, ${result.releases_per_s} releases/s`);
+  else say(`${result.req_per_s} req/s, p50 ${result.p50_ms} ms, p99 ${result.p99_ms} ms, ${result.errors} errors, ${result.releases_per_s} releases/s; CPU per request: broker ${result.server_cpu_ms_per_req} ms, client ${result.client_cpu_ms_per_req} ms (load ${result.load_avg})`);
 } finally {
   child.kill('SIGTERM');
   await new Promise((r) => child.once('exit', r));

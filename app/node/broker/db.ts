@@ -128,6 +128,20 @@ function toPg(sql: string): string {
   return sql.replace(/\?/g, () => `$${++i}`);
 }
 
+/**
+ * Every query runs as a named prepared statement: PostgreSQL parses and plans it once per pooled connection instead
+ * of on every call, and the `?` → `$n` rewrite is done once per query text.
+ */
+const prepared = new Map<string, { name: string; text: string }>();
+function preparedOf(sql: string): { name: string; text: string } {
+  let p = prepared.get(sql);
+  if (p === undefined) {
+    p = { name: `mv_q${prepared.size + 1}`, text: toPg(sql) };
+    prepared.set(sql, p);
+  }
+  return p;
+}
+
 const INT8_OID = 20;
 const pgTypes = {
   getTypeParser: (oid: number, format?: string): ((value: string) => unknown) => {
@@ -148,9 +162,9 @@ class PgDb implements Db {
 
   private static sql(client: pg.Pool | pg.PoolClient): Sql {
     return {
-      all: async (sql, params = []) => (await client.query(toPg(sql), params as Param[])).rows as Row[],
-      get: async (sql, params = []) => (await client.query(toPg(sql), params as Param[])).rows[0] as Row | undefined,
-      run: async (sql, params = []) => (await client.query(toPg(sql), params as Param[])).rowCount ?? 0,
+      all: async (sql, params = []) => (await client.query({ ...preparedOf(sql), values: params as Param[] })).rows as Row[],
+      get: async (sql, params = []) => (await client.query({ ...preparedOf(sql), values: params as Param[] })).rows[0] as Row | undefined,
+      run: async (sql, params = []) => (await client.query({ ...preparedOf(sql), values: params as Param[] })).rowCount ?? 0,
     };
   }
 

@@ -224,7 +224,7 @@ export class BrokerService {
   }
 
   /** Runs a decision: its writes and its 'ok' audit entry commit together; a denial is audited after rollback. */
-  private async decide<T>(who: Who, fn: (q: Sql) => Promise<{ value: T; details?: Details; model?: string }>): Promise<T> {
+  private async decide<T>(who: Who, fn: (q: Sql) => Promise<{ value: T; details?: Details; model?: string }>, onDenial?: (q: Sql) => Promise<void>): Promise<T> {
     try {
       return await this.db.tx(async (q) => {
         const r = await fn(q);
@@ -232,14 +232,18 @@ export class BrokerService {
         return r.value;
       });
     } catch (e) {
-      if (isAppError(e)) await this.auditDenial(who, e);
+      if (isAppError(e)) await this.auditDenial(who, e, onDenial);
       throw e;
     }
   }
 
-  async auditDenial(who: Who, e: AppError): Promise<void> {
+  /** Audits a denial in its own transaction, with `alsoDo`'s writes (e.g. consuming a challenge). */
+  async auditDenial(who: Who, e: AppError, alsoDo?: (q: Sql) => Promise<void>): Promise<void> {
     const failed = e.code === 'IO_ERROR' || e.code === 'INTERNAL' || e.code === 'KEY_NOT_FOUND';
-    await this.db.tx((q) => this.appendAudit(q, { ...who, result: failed ? 'failed' : 'denied', details: { code: e.code, message: e.message } }));
+    await this.db.tx(async (q) => {
+      await alsoDo?.(q);
+      await this.appendAudit(q, { ...who, result: failed ? 'failed' : 'denied', details: { code: e.code, message: e.message } });
+    });
   }
 
   // ---- authentication -------------------------------------------------------------------------------------------------
@@ -681,11 +685,14 @@ export class BrokerService {
     return { challengeId: id, challengeB64u: challenge, expiresAt };
   }
 
-  /** Checks the caller's subscription for a model is usable by this device now (README §7 step 2 and 3). */
+  /**
+   * Checks the caller's subscription for a model is usable by this device now (README §7 step 2 and 3). One query:
+   * the subscriptions with, for each, whether this device is on its licence.
+   */
   private async usableSubscription(q: Sql, c: Caller, modelId: string, subscriptionId?: string): Promise<Row> {
     const rows = subscriptionId === undefined
-      ? await q.all('SELECT id, status, expires_at FROM subscriptions WHERE model_id = ? AND subscriber_id = ? ORDER BY created_at DESC', [modelId, c.identityId])
-      : await q.all('SELECT id, status, expires_at FROM subscriptions WHERE id = ?', [subscriptionId]);
+      ? await q.all('SELECT s.id, s.status, s.expires_at, sd.device_id AS on_licence FROM subscriptions s LEFT JOIN subscription_devices sd ON sd.subscription_id = s.id AND sd.device_id = ? WHERE s.model_id = ? AND s.subscriber_id = ? ORDER BY s.created_at DESC', [c.deviceId, modelId, c.identityId])
+      : await q.all('SELECT s.id, s.status, s.expires_at, sd.device_id AS on_licence FROM subscriptions s LEFT JOIN subscription_devices sd ON sd.subscription_id = s.id AND sd.device_id = ? WHERE s.id = ?', [c.deviceId, subscriptionId]);
     const active = rows.find((r) => str(r, 'status') === 'active');
     if (active === undefined) {
       if (rows.some((r) => str(r, 'status') === 'revoked')) throw new AppError('LICENCE_REVOKED', 'The subscription to this model was revoked. Contact the publisher.');
@@ -693,34 +700,34 @@ export class BrokerService {
       throw new AppError('LICENCE_INVALID', 'You have no subscription to this model. Subscribe with `model-vault broker subscribe`.');
     }
     if (this.now() > num(active, 'expires_at')) throw new AppError('LICENCE_EXPIRED', 'The subscription expired. Renew it with the publisher.');
-    const onLicence = await q.get('SELECT device_id FROM subscription_devices WHERE subscription_id = ? AND device_id = ?', [str(active, 'id'), c.deviceId]);
-    if (onLicence === undefined) throw new AppError('LICENCE_INVALID', 'This device is not on the licence. Add it with `model-vault broker subscribe --add-device`.');
+    if (typeof active.on_licence !== 'string') throw new AppError('LICENCE_INVALID', 'This device is not on the licence. Add it with `model-vault broker subscribe --add-device`.');
     return active;
   }
 
+  /**
+   * README §7 step 2. One transaction: the challenge is consumed (also when the attempt is denied: the denial's audit
+   * transaction consumes it, so a denied attempt cannot reuse it), then subscription, licence, device and policy.
+   */
   async attest(c: Caller, req: { challengeId: string; challengeB64u: string; modelId: string; runtime: RuntimeFacts; ip?: string }): Promise<{ ticketB64u: string; subscriptionId: string; expiresAt: number }> {
     const now = this.now();
     const who = { actor: c.identityId, action: 'release.attest', object: c.deviceId, model: req.modelId };
-    // The challenge is consumed in its own transaction first, so a denied attempt cannot reuse it.
-    const ch = await this.db.get('SELECT device_id, model_id, challenge, expires_at, used_at FROM challenges WHERE id = ?', [req.challengeId]);
-    const bad = ch === undefined || str(ch, 'device_id') !== c.deviceId || str(ch, 'model_id') !== req.modelId || optNum(ch, 'used_at') !== null || num(ch, 'expires_at') < now || !ctEqual(utf8(str(ch, 'challenge')), utf8(req.challengeB64u));
-    const consumed = !bad && (await this.db.run('UPDATE challenges SET used_at = ? WHERE id = ? AND used_at IS NULL', [now, req.challengeId])) === 1;
-    if (!consumed) {
-      const e = new AppError('AUTH_FAILED', 'The challenge is unknown, used, expired or for another device or model. Request a new challenge.');
-      await this.auditDenial(who, e);
-      throw e;
-    }
+    const consume = async (q: Sql): Promise<boolean> => {
+      const ch = await q.get('SELECT device_id, model_id, challenge, expires_at, used_at FROM challenges WHERE id = ?', [req.challengeId]);
+      const bad = ch === undefined || str(ch, 'device_id') !== c.deviceId || str(ch, 'model_id') !== req.modelId || optNum(ch, 'used_at') !== null || num(ch, 'expires_at') < now || !ctEqual(utf8(str(ch, 'challenge')), utf8(req.challengeB64u));
+      return !bad && (await q.run('UPDATE challenges SET used_at = ? WHERE id = ? AND used_at IS NULL', [now, req.challengeId])) === 1;
+    };
     return this.decide(who, async (q) => {
+      if (!(await consume(q))) throw new AppError('AUTH_FAILED', 'The challenge is unknown, used, expired or for another device or model. Request a new challenge.');
       const sub = await this.usableSubscription(q, c, req.modelId);
-      const m = await q.get('SELECT producer_id, policy FROM models WHERE id = ?', [req.modelId]);
-      if (m === undefined) throw new AppError('NOT_FOUND', 'No such model.');
       const subscriptionId = str(sub, 'id');
-      const lic = await q.get('SELECT id FROM licences WHERE subscription_id = ? AND current = 1', [subscriptionId]);
+      const m = await q.get('SELECT m.policy, l.id AS licence_id FROM models m LEFT JOIN licences l ON l.subscription_id = ? AND l.current = 1 WHERE m.id = ?', [subscriptionId, req.modelId]);
+      if (m === undefined) throw new AppError('NOT_FOUND', 'No such model.');
+      const licenceId = typeof m.licence_id === 'string' ? m.licence_id : subscriptionId;
       const rt = req.runtime;
       const input: PolicyInput = {
         subscriber: { id: c.identityId, roles: [c.role] },
         device: { id: c.deviceId, ...(req.ip === undefined ? {} : { ip: req.ip }), ...(rt.platform === undefined ? {} : { platform: rt.platform }), ...(rt.attested === undefined ? {} : { attested: rt.attested }) },
-        licence: { id: lic === undefined ? subscriptionId : str(lic, 'id'), status: 'active', expires_at: new Date(num(sub, 'expires_at')).toISOString() },
+        licence: { id: licenceId, status: 'active', expires_at: new Date(num(sub, 'expires_at')).toISOString() },
         runtime: { ...(rt.app_version === undefined ? {} : { app_version: rt.app_version }), ...(rt.os === undefined ? {} : { os: rt.os }), ...(rt.offline === undefined ? {} : { offline: rt.offline }) },
         action: 'decrypt',
         time: new Date(now).toISOString(),
@@ -731,29 +738,34 @@ export class BrokerService {
       const expiresAt = now + (this.opts.ticketTtlMs ?? 60_000);
       await q.run('INSERT INTO tickets (id_hash, device_id, subscription_id, model_id, expires_at, attempts) VALUES (?, ?, ?, ?, ?, 0)', [toHex(sha256(ticket)), c.deviceId, subscriptionId, req.modelId, expiresAt]);
       return { value: { ticketB64u: toB64url(ticket), subscriptionId, expiresAt }, details: { subscription: subscriptionId } };
+    }, async (q) => {
+      await consume(q);
     });
   }
 
+  /** README §7 step 3, in one transaction (the ticket row joined with its model; one ticket update per attempt). */
   async releaseKey(c: Caller, req: { ticketB64u: string; headerHashes: Readonly<Record<string, string>> }): Promise<KeyResponse> {
     const now = this.now();
     const ticketHash = toHex(sha256(b64(req.ticketB64u, 'ticketB64u')));
-    const t = await this.db.get('SELECT model_id FROM tickets WHERE id_hash = ?', [ticketHash]);
-    const modelId = t === undefined ? null : str(t, 'model_id');
-    return this.decide<KeyResponse>({ actor: c.identityId, action: 'release.key', object: c.deviceId, model: modelId }, async (q) => {
-      const row = await q.get('SELECT device_id, subscription_id, model_id, expires_at, attempts, used_at FROM tickets WHERE id_hash = ?', [ticketHash]);
+    // The model is known once the ticket is read; a denial before that goes to the broker chain.
+    const who: { actor: string; action: string; object: string; model: string | null } = { actor: c.identityId, action: 'release.key', object: c.deviceId, model: null };
+    return this.decide<KeyResponse>(who, async (q) => {
+      const row = await q.get('SELECT t.device_id, t.subscription_id, t.model_id, t.expires_at, t.attempts, t.used_at, m.alg, m.sign_pub FROM tickets t JOIN models m ON m.id = t.model_id WHERE t.id_hash = ?', [ticketHash]);
+      if (row !== undefined) who.model = str(row, 'model_id');
       const maxAttempts = this.opts.ticketAttempts ?? 4;
       if (row === undefined || str(row, 'device_id') !== c.deviceId || optNum(row, 'used_at') !== null || num(row, 'expires_at') < now || num(row, 'attempts') >= maxAttempts) {
         throw new AppError('AUTH_FAILED', 'No valid ticket: it is unknown, used, expired, exhausted or for another device. Attest again.');
       }
-      await q.run('UPDATE tickets SET attempts = attempts + 1 WHERE id_hash = ?', [ticketHash]);
       const subscriptionId = str(row, 'subscription_id');
-      const sub = await this.usableSubscription(q, c, str(row, 'model_id'), subscriptionId);
+      const modelId = str(row, 'model_id');
+      await this.usableSubscription(q, c, modelId, subscriptionId);
       const expected = await q.all('SELECT path, sha256 FROM personal_headers WHERE subscription_id = ? ORDER BY path', [subscriptionId]);
       const differing = expected.filter((e) => {
         const got = req.headerHashes[str(e, 'path')];
         return got === undefined || !ctEqual(utf8(got), utf8(str(e, 'sha256')));
       });
       if (differing.length > 0) {
+        await q.run('UPDATE tickets SET attempts = attempts + 1 WHERE id_hash = ?', [ticketHash]);
         const headers = [];
         for (const e of differing) {
           const h = await q.get('SELECT header FROM personal_headers WHERE subscription_id = ? AND path = ?', [subscriptionId, str(e, 'path')]);
@@ -762,15 +774,13 @@ export class BrokerService {
         const details: Details = { outcome: 'sync', differing: differing.length };
         return { value: { status: 'sync' as const, subscriptionId, headers }, details };
       }
-      const m = await q.get('SELECT alg, sign_pub FROM models WHERE id = ?', [str(row, 'model_id')]);
-      if (m === undefined) throw new AppError('NOT_FOUND', 'No such model.');
-      const kid = `sub-${str(sub, 'id')}`;
+      const kid = `sub-${subscriptionId}`;
       const key = await this.secret(q, `sub:${subscriptionId}:enc`, 'subscriber-enc');
       try {
-        const wrappedKey = seal(c.boxPub, key, SEAL_LABELS.keyRelease, keyReleaseAad({ modelId: str(row, 'model_id'), subscriptionId, deviceId: c.deviceId, kid, ticketSha256: ticketHash }), this.opts.x25519 ?? nobleX25519);
-        await q.run('UPDATE tickets SET used_at = ? WHERE id_hash = ?', [now, ticketHash]);
-        const alg = str(m, 'alg') as AeadAlg;
-        return { value: { status: 'ok' as const, subscriptionId, kid, alg, verifyKeyB64u: str(m, 'sign_pub'), wrappedKey, ticketSha256: ticketHash }, details: { subscription: subscriptionId } };
+        const wrappedKey = seal(c.boxPub, key, SEAL_LABELS.keyRelease, keyReleaseAad({ modelId, subscriptionId, deviceId: c.deviceId, kid, ticketSha256: ticketHash }), this.opts.x25519 ?? nobleX25519);
+        await q.run('UPDATE tickets SET attempts = attempts + 1, used_at = ? WHERE id_hash = ?', [now, ticketHash]);
+        const alg = str(row, 'alg') as AeadAlg;
+        return { value: { status: 'ok' as const, subscriptionId, kid, alg, verifyKeyB64u: str(row, 'sign_pub'), wrappedKey, ticketSha256: ticketHash }, details: { subscription: subscriptionId } };
       } finally {
         wipe(key);
       }
