@@ -13,6 +13,10 @@ const cache = new Map<string, KeyObject | null>();
 /**
  * OpenSSL accepts small-order and non-canonical public keys, which strict RFC 8032 verification (noble with
  * zip215: false, our reference behaviour) refuses. Each key is checked once with noble and cached: null = refused.
+ * Keys with a torsion component are refused too: noble's cofactored equation could accept a signature for one that
+ * OpenSSL's cofactorless equation rejects, and no honest device key (a multiple of the base point) has one. With
+ * that, OpenSSL never accepts what strict noble rejects (test/main/broker/node-verify.security.test.ts); it is
+ * stricter only on signatures whose R carries a torsion component, which no honest signer produces.
  */
 function keyObject(publicKey: Uint8Array): KeyObject | null {
   const id = Buffer.from(publicKey).toString('base64');
@@ -20,7 +24,7 @@ function keyObject(publicKey: Uint8Array): KeyObject | null {
   if (k === undefined) {
     try {
       const point = ed25519.Point.fromBytes(publicKey, false);
-      k = point.isSmallOrder() ? null : createPublicKey({ key: Buffer.concat([SPKI_PREFIX, publicKey]), format: 'der', type: 'spki' });
+      k = point.isSmallOrder() || !point.isTorsionFree() ? null : createPublicKey({ key: Buffer.concat([SPKI_PREFIX, publicKey]), format: 'der', type: 'spki' });
     } catch {
       k = null;
     }
