@@ -25,7 +25,7 @@ const RELATIVE_PATH = v.pipe(
   v.maxLength(1024),
   v.check((p) => !p.startsWith('/') && !p.includes('\\') && !p.includes('\0') && p.split('/').every((s) => s !== '' && s !== '.' && s !== '..'), 'a relative path of plain segments is required'),
 );
-const BROKER_ID = v.pipe(v.string(), v.minLength(1), v.maxLength(128), v.regex(/^[A-Za-z0-9._:/-]+$/, 'an id is letters, digits and . _ : / -'));
+const BROKER_ID = v.pipe(v.string(), v.minLength(1), v.maxLength(128), v.regex(/^[A-Za-z0-9._:@+-]+$/, 'an id is letters, digits and . _ : @ + - (up to 128)'));
 const LOCAL_ID = v.pipe(v.string(), v.regex(/^[0-9a-f]{16}$/, 'a library id is 16 lowercase hex characters'));
 
 export { STAGE_CHUNK_BYTES };

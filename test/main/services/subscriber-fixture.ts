@@ -32,7 +32,7 @@ export async function publishFixture(dir: string, brokerUrl: string, bootstrap: 
   await generateDemoModel(plain, { shards: 2 });
   const masterKey = generateMasterKey('aes256gcm');
   const signer = generateSigningKey() as SigningKey & { seed: Uint8Array };
-  const packaged = join(dir, `${modelId}.cryptotensors`);
+  const packaged = join(dir, `${modelId.replace(/\//g, '-')}.cryptotensors`);
   const result = await packageModel({ input: plain, output: packaged, masterKey, signingKey: signer, encrypt: 'all', version: 2, workers: 1 });
   const producer = new BrokerClient({ baseUrl: brokerUrl, http: fetchHttpPort(), signer: seedSigner(randomBytes(32)) });
   await producer.info();

@@ -94,7 +94,7 @@ test('subscriber services: enroll → licence → import → verify, offline, re
     assert.equal(v.report.decrypted, true);
     assert.equal(v.report.signature, 'valid');
     assert.equal(v.report.signer?.trust, 'trusted');
-    assert.match(v.report.signer?.scope ?? '', /^broker /);
+    assert.match(v.report.signer?.scope ?? '', /^broker:/);
     assert.equal(v.report.digests.checked, v.report.digests.total);
     assert.equal(v.licence?.verdict, 'valid');
     assert.equal(v.licence?.keyRelease, 'granted');

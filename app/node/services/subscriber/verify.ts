@@ -7,7 +7,7 @@
  *    with the per-subscriber master key wrapped to this device and the producer's verify key, or with newer
  *    personalized headers to adopt first;
  * 3. every tensor is then decrypted and authenticated with that key, and the signature is checked against the verify
- *    key the broker vouched for (shown as trusted for `broker <id>` unless the trust store says otherwise).
+ *    key the broker vouched for (shown as trusted for the broker's id unless the trust store says otherwise).
  *
  * Offline or when the release is denied, the report covers headers, signature (trust store signers) and digests of
  * plaintext tensors, and the licence part says why the key was not released. The released key is wiped after use.
@@ -42,7 +42,7 @@ function shardPaths(m: ImportedModel): { rel: string; full: string }[] {
 function withBrokerTrust(view: VerifyView, verifyKey: Uint8Array | undefined, brokerId: string): VerifyView {
   if (verifyKey === undefined || view.signer === null || view.signer.trust !== 'unknown') return view;
   if (view.signer.fingerprint !== fingerprintOfPublicKey(verifyKey)) return view;
-  return { ...view, signer: { ...view.signer, trust: 'trusted', scope: `broker ${brokerId}` } };
+  return { ...view, signer: { ...view.signer, trust: 'trusted', scope: brokerId } };
 }
 
 function licenceCheckOf(row: LicenceRow | undefined, release: Pick<LicenceCheck, 'keyRelease' | 'keyReleaseNote'>): LicenceCheck {
