@@ -214,13 +214,13 @@ export function KeyInventory() {
                       {k.label === undefined ? '' : ` · ${k.label}`}
                     </div>
                   </td>
-                  <td>{algLabel(k.alg)}</td>
-                  <td>
+                  <td className="sec-nowrap">{algLabel(k.alg)}</td>
+                  <td className="sec-nowrap">
                     <span className="mono" title={fullFingerprint(k.fingerprint)}>
-                      {shortFingerprint(k.fingerprint)}
+                      {shortFingerprint(k.fingerprint, 3)}
                     </span>
                   </td>
-                  <td>{k.store === 'keychain' ? 'OS keychain' : 'File keystore'}</td>
+                  <td className="sec-nowrap">{k.store === 'keychain' ? 'OS keychain' : 'File keystore'}</td>
                   <td>
                     <KeysetCell k={k} />
                   </td>

@@ -87,7 +87,7 @@ export class SecurityStores {
       available: true,
       exists,
       locked: exists && f?.unlocked !== true,
-      ...(exists ? {} : { reason: 'No keystore file yet: unlock it with a new passphrase (8 characters or more) to create it.' }),
+      ...(exists ? {} : { reason: 'No keystore file yet. Set one up, with a passphrase of 8 characters or more, to keep keys where there is no OS keychain.' }),
     };
     return [keychain, file];
   }
