@@ -11,7 +11,8 @@ import { cp, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { toHex } from '../../app/crypto/encoding.ts';
+import { x25519 } from '@noble/curves/ed25519.js';
+import { toB64std, toHex } from '../../app/crypto/encoding.ts';
 import { randomBytes } from '../../app/crypto/random.ts';
 import { generateMasterKey, generateSigningKey, fingerprintOfPublicKey, type MasterKey, type SigningKey } from '../../app/keys/key.ts';
 import type { KeyStore } from '../../app/keys/keystore.ts';
@@ -153,6 +154,8 @@ test('rotation flow: inventory, new key, dry run, rotation with progress, bundle
       if (el !== null) seen.push(el.textContent ?? '');
     }).observe(document.body, { childList: true, subtree: true, characterData: true });
   });
+  // the new master key is wrapped for a broker in the bundle
+  await page.getByLabel(/Broker keys the new master key is wrapped for/).fill(`broker-e2e:${toB64std(x25519.getPublicKey(x25519.utils.randomSecretKey()))}`);
   await page.getByRole('button', { name: 'Rotate 4 file(s)' }).click();
   const result = page.getByTestId('rotation-result');
   await expect(result).toContainText('Rotation complete.');
@@ -177,6 +180,8 @@ test('rotation flow: inventory, new key, dry run, rotation with progress, bundle
   const bundle = parseRotationBundle(await readFile(target, 'utf8'));
   expect(bundle.enc?.newKid).toBe(KID.newEnc);
   expect(bundle.models).toHaveLength(4);
+  expect(bundle.enc?.wrapped.map((w) => w.recipient)).toEqual(['broker-e2e']);
+  await expect(page.getByTestId('bundle-export')).toContainText('broker-e2e');
   expect(verifyRotationBundle(bundle, (pk) => fingerprintOfPublicKey(pk) === fingerprintOfPublicKey(oldSign.publicKey)).ok).toBe(true);
   await shoot(page, 'rotate-result', page.getByRole('heading', { name: '4 · Result' }));
 

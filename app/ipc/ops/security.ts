@@ -221,7 +221,14 @@ export const SECURITY_OPERATIONS = {
   'security:scan': { request: v.strictObject({ folder: PATH }), response: response<FolderScan>() },
   'security:plan': { request: v.strictObject(ROTATION_KEYS), response: response<RotationPlanView>() },
   'security:rotate': {
-    request: v.strictObject({ ...ROTATION_KEYS, taskId: TASK_ID, resume: v.optional(v.boolean()), owner: v.optional(OWNER) }),
+    request: v.strictObject({
+      ...ROTATION_KEYS,
+      taskId: TASK_ID,
+      resume: v.optional(v.boolean()),
+      owner: v.optional(OWNER),
+      /** Brokers the new master key is wrapped for in the bundle, as `<broker id>:<base64 X25519 public key>` (as `keys rotate --broker-key`). */
+      brokerKeys: v.optional(v.pipe(v.array(v.pipe(v.string(), v.regex(/^[^:\s]{1,128}:[A-Za-z0-9+/]{43}=$/, 'a broker key is <id>:<base64 of a 32-byte X25519 public key>'))), v.maxLength(16))),
+    }),
     response: response<RotationResult>(),
   },
   'security:exportBundle': {

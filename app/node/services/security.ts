@@ -10,7 +10,8 @@ import { readAuditLogText, AuditLog } from '../audit/log.ts';
 import { changeKeysetState, keysetFilePort, keysetsPath, loadKeysets } from '../keys/keyset-file.ts';
 import { trustStorePath, type Env } from '../keys/paths.ts';
 import { loadTrustStore } from '../keys/trust-file.ts';
-import { rotateFolder } from '../keys/rotate-folder.ts';
+import { rotateFolder, type BrokerRecipient } from '../keys/rotate-folder.ts';
+import { fromB64std } from '../../crypto/encoding.ts';
 import type { HandlersOf } from '../router.ts';
 import type { ServiceDeps } from './index.ts';
 import { SecurityAudit, auditView } from './security/audit.ts';
@@ -87,6 +88,7 @@ export function createSecurityHandlers(deps: ServiceDeps): HandlersOf<typeof SEC
         audit: { log: await audit.log(), actor: audit.actor },
         keysets: keysetFilePort(keysets, owner),
         producer: owner,
+        brokerRecipients: (req.brokerKeys ?? []).map(brokerRecipient),
         onProgress: (p) => {
           const message = p.phase === 'rewrap' && p.file !== undefined ? `Rewrapping ${p.file}` : PHASE_TEXT[p.phase];
           ctx.progress({ phase: p.phase, done: p.filesDone, total: p.filesTotal, message });
@@ -127,6 +129,14 @@ export function createSecurityHandlers(deps: ServiceDeps): HandlersOf<typeof SEC
       return { seq: cp.seq, fingerprint: fingerprintOf(signer) };
     },
   };
+}
+
+/** `<id>:<base64 X25519 public key>` (the request schema checked the shape). */
+function brokerRecipient(text: string): BrokerRecipient {
+  const i = text.lastIndexOf(':');
+  const publicKey = fromB64std(text.slice(i + 1));
+  if (publicKey?.length !== 32) throw new AppError('VALIDATION', 'A broker key is a 32-byte X25519 public key in base64: copy it from the broker.');
+  return { id: text.slice(0, i), publicKey };
 }
 
 const PHASE_TEXT: Readonly<Record<string, string>> = {

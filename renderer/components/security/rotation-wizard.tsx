@@ -229,6 +229,8 @@ function BundleExport({ result, folder, host }: { readonly result: RotationResul
         <dd className="mono">{result.bundle.bundleId}</dd>
         <dt>Covers</dt>
         <dd>{result.bundle.models} file(s)</dd>
+        <dt>Wrapped for</dt>
+        <dd>{result.bundle.recipients.length === 0 ? <span className="muted">no broker (add broker keys to carry the new master key to a broker)</span> : result.bundle.recipients.join(', ')}</dd>
         <dt>Signed by</dt>
         <dd>
           {result.bundle.signatures.map((s) => (
@@ -291,6 +293,7 @@ export function RotationWizard({ host }: { readonly host: 'electron' | 'web' | u
   const [folder, setFolder] = useState('');
   const [newMasterKid, setNewMasterKid] = useState('');
   const [newSigningKid, setNewSigningKid] = useState('');
+  const [brokerKeys, setBrokerKeys] = useState('');
   const [result, setResult] = useState<RotationResult | undefined>(undefined);
   const [runError, setRunError] = useState<{ code: string; message: string } | undefined>(undefined);
 
@@ -335,7 +338,8 @@ export function RotationWizard({ host }: { readonly host: 'electron' | 'web' | u
 
   const run = async (resume: boolean): Promise<void> => {
     setRunError(undefined);
-    const r = await task.run((taskId) => api.security.rotate({ taskId, ...(resume ? { folder: folder.trim() } : keyReq()), ...(resume ? { resume: true } : {}) }));
+    const brokers = brokerKeys.split(/[\s,]+/).filter((b) => b !== '');
+    const r = await task.run((taskId) => api.security.rotate({ taskId, ...(resume ? { folder: folder.trim() } : keyReq()), ...(resume ? { resume: true } : {}), ...(brokers.length === 0 ? {} : { brokerKeys: brokers }) }));
     rotationDone();
     if (r.ok) setResult(r.value);
     else setRunError(r.error);
@@ -431,6 +435,12 @@ export function RotationWizard({ host }: { readonly host: 'electron' | 'web' | u
         <div className="card sec-card">
           <h3 className="sec-card-title">3 · What will change</h3>
           <PlanTable plan={plan.data} />
+          {result === undefined ? (
+            <div className="sec-field">
+              <label htmlFor="sec-broker-keys">Broker keys the new master key is wrapped for (optional)</label>
+              <input id="sec-broker-keys" className="mono" placeholder="broker-id:base64 X25519 public key — one or more, separated by spaces" value={brokerKeys} onChange={(e) => setBrokerKeys(e.target.value)} spellCheck={false} disabled={task.running} />
+            </div>
+          ) : null}
           {result === undefined ? (
             <div className="sec-actions">
               <button type="button" className="button primary" disabled={task.running || plan.data.problems.length > 0 || plan.data.totals.filesToRewrap + plan.data.totals.filesDone === 0} onClick={() => void run(false)}>

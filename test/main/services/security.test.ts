@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
+import { x25519 } from '@noble/curves/ed25519.js';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -125,7 +126,9 @@ test('a cancelled rotation is shown as unfinished and resumes to the end; models
   assert.equal(await codeOf(handlers['security:rotate']({ taskId: '0123456789abcdef', folder, newMasterKid: 'enc-2026' }, ctx())), 'ALREADY_EXISTS');
 
   const phases: string[] = [];
-  const r = await call(handlers['security:rotate']({ taskId: '0123456789abcdef', folder, resume: true }, ctx((p) => phases.push(p.phase))));
+  const brokerPublic = x25519.getPublicKey(x25519.utils.randomSecretKey());
+  const r = await call(handlers['security:rotate']({ taskId: '0123456789abcdef', folder, resume: true, brokerKeys: [`broker-1:${toB64std(brokerPublic)}`] }, ctx((p) => phases.push(p.phase))));
+  assert.deepEqual(r.bundle.recipients, ['broker-1']);
   assert.equal(r.resumed, true);
   assert.deepEqual(r.models.map((m) => m.ok), [true, true, true]);
   assert.deepEqual([...new Set(phases)], ['plan', 'rewrap', 'verify', 'promote', 'bundle', 'done']);
