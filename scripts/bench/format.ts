@@ -1,5 +1,5 @@
 /**
- * Format benchmark (a script, not a test): `npm run bench -- --json [--gib 1] [--big-gib 4] [--no-big] [--keep]`.
+ * Format benchmark (a script, not a test): `npm run bench -- --json [--gib 1] [--big-gib 4] [--no-big] [--keep] [--out DIR]`.
  *
  * Runs under glibc's `malloc.hugetlb=1` tunable unless `--no-hugepages` (see reexecWithHugepages).
  * Generates a plain model of `--gib` GiB (F16 tensors of 32 MiB) under bench-out/, then in one run measures:
@@ -31,7 +31,6 @@ import { openModel } from '../../app/node/format/open-model.ts';
 import { packageModel } from '../../app/node/format/package.ts';
 
 const ROOT = join(import.meta.dirname, '../..');
-const OUT = join(ROOT, 'bench-out', 'format');
 const TENSOR_BYTES = 32 * 1024 * 1024;
 const MASTER: MasterKey = { alg: 'aes256gcm', kid: 'bench-enc', key: Uint8Array.from({ length: 32 }, (_, i) => i) };
 const SIGNER = signingKeyFromSeed(Uint8Array.from({ length: 32 }, (_, i) => 0x20 + i), { kid: 'bench-sign' });
@@ -177,6 +176,7 @@ function reexecWithHugepages(): boolean {
 async function main(): Promise<void> {
   if (has('child-package')) return child();
   if (reexecWithHugepages()) return;
+  const OUT = flag('out') ?? join(ROOT, 'bench-out', 'format');
   const gib = Number(flag('gib') ?? 1);
   const bigGib = Number(flag('big-gib') ?? 4);
   await mkdir(OUT, { recursive: true });

@@ -8,7 +8,7 @@
  *
  * The file is read in pieces of at most one default chunk into a reused scratch buffer and each piece is decrypted
  * with one update call straight into the result (no joining of per-chunk buffers on the main thread). A v1 tensor is one message of `chunkSize = length` (its nonce is `chunkNonce(iv, 0)`, i.e. `iv`). The
- * worker wipes its copy of the data key and each plaintext piece node:crypto handed it.
+ * worker wipes its copy of the data key after each job, and the result when any chunk fails.
  */
 import { createHash } from 'node:crypto';
 import { readSync } from 'node:fs';
@@ -62,8 +62,7 @@ function openFile(job: OpenFileJob): ArrayBuffer {
         readFully(job.fd, piece, job.position + p);
         const plain = opener.update(piece);
         if (plain.length !== piece.length) throw decryptFailed();
-        out.set(plain, p);
-        plain.fill(0);
+        out.set(plain, p); // (not wiped: it is the plaintext the caller receives; a wipe is one more pass over every byte)
       }
       opener.final();
     }
