@@ -265,7 +265,7 @@ function BundleExport({ result, folder, host }: { readonly result: RotationResul
       </form>
       {save.isSuccess ? (
         <p className="sec-saved" role="status" data-testid="bundle-saved">
-          <span className="dot dot-ok" aria-hidden="true" /> Saved to <span className="mono">{save.data.path}</span> ({formatBytes(save.data.bytes)}). Carry it to the broker: “model-vault broker” imports it and re-wraps the key for every subscriber.
+          <span className="dot dot-ok" aria-hidden="true" /> Saved to <span className="mono">{save.data.path}</span> ({formatBytes(save.data.bytes)}). Carry it to the broker: it checks the signatures, unwraps the new master key and serves subscribers the rewrapped headers.
         </p>
       ) : null}
       {exists ? (
