@@ -91,7 +91,7 @@ export function VerifyReport({ report, title = 'Verification', children }: Verif
           ) : (
             <>
               CryptoTensors v{report.encryption.version}, {report.encryption.alg}
-              {report.encryption.chunkSize === null ? '' : `, ${Math.round(report.encryption.chunkSize / 1024)} KiB chunks`}
+              {report.encryption.chunkSize === null ? '' : report.encryption.chunkSize >= 1024 * 1024 ? `, ${Math.round(report.encryption.chunkSize / (1024 * 1024))} MiB chunks` : `, ${Math.round(report.encryption.chunkSize / 1024)} KiB chunks`}
               {report.encryption.encKid === null ? null : <div className="muted small">master key {report.encryption.encKid}</div>}
             </>
           )}

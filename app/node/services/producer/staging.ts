@@ -105,7 +105,7 @@ export class Staging {
       const only = entries.length === 1 ? entries[0] : undefined;
       if (only !== undefined && (await lstat(join(dir, only))).isDirectory()) return { path: join(dir, only), name: only, staged: source.stagingId };
       if (only !== undefined && only.endsWith('.safetensors')) return { path: join(dir, only), name: only.replace(/\.safetensors$/, ''), staged: source.stagingId };
-      return { path: dir, name: 'dropped model', staged: source.stagingId };
+      return { path: dir, name: 'Dropped model', staged: source.stagingId };
     }
     const paths = source.paths.map((p) => resolve(p));
     for (const p of paths) {
