@@ -71,6 +71,11 @@ test('the installed bin runs the demo and writes the demo model', { timeout: 120
   assert.deepEqual(byName('Verify again'), { newKeyOk: true, oldKeyRefused: true });
   assert.deepEqual(byName('Key release'), { synced: 2, personalOk: true, keysDistinct: true, producerKeyRefused: true, subscriberKeyRefusedOnOriginal: true });
   assert.equal(byName('Enroll a subscriber')?.status, 'active');
+  assert.equal(byName('Mount the subscriber copy')?.licensed, true);
+  assert.equal(byName('Mount the subscriber copy')?.files, 9);
+  assert.equal(byName('Read a tensor through the mount')?.identical, true);
+  assert.equal(doc.steps.length, 13);
+  assert.deepEqual(readdirSync(join(dir, 'run', 'mounts')), [], 'the demo unmounted: no registry entry left');
   const rotation = byName('Rotate the master key');
   assert.equal(rotation?.filesRewrapped, 2);
   assert.equal(rotation?.subscriberKeyUnchanged, true);

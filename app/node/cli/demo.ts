@@ -27,6 +27,13 @@ import { fetchHttpPort } from '../broker/http-port.ts';
 import { kekFromBytes } from '../broker/kek.ts';
 import { startBroker, type RunningBroker } from '../broker/start.ts';
 import { RESOURCES_DIR } from '../paths.ts';
+import { verifyRevocationList } from '../../broker/documents.ts';
+import { parseSafetensors } from '../../format/safetensors.ts';
+import { filePolicyEvaluator } from '../../policy/file-policy.ts';
+import { fuseAvailable } from '../mount/fuse.ts';
+import { licenceGuard } from '../mount/guard.ts';
+import { MountManager, type MountInfo } from '../mount/manager.ts';
+import { readThroughMount } from '../mount/demo-reader.ts';
 import { stringFlag } from './args.ts';
 import { type CliCommand, type CliIo, EXIT } from './types.ts';
 
@@ -76,9 +83,10 @@ const demoCommand: CliCommand = {
     "producer's keys; package the folder (per-tensor encryption, signed header and manifest, embedded policy);",
     'inspect and verify it; show that a changed config is caught; start an embedded broker (SQLite) and publish;',
     'enroll a subscriber device, subscribe, and get the key released (personalized headers, a per-subscriber key',
-    'wrapped to the device); verify the subscriber copy; rotate the master key offline (dry run, journal, signed',
-    'bundle), carry the bundle to the broker, watch the subscriber re-sync with its key unchanged, and verify again.',
-    'Mounting for an inference runtime follows in a later release.',
+    'wrapped to the device); verify the subscriber copy; mount it for an inference runtime (FUSE, else loopback HTTP)',
+    'guarded by the licence, and read a tensor through the mount with a real reader (Python safetensors when',
+    'installed); rotate the master key offline (dry run, journal, signed bundle), carry the bundle to the broker,',
+    'watch the subscriber re-sync with its key unchanged, and verify again.',
     '',
     '  --dir DIR   where to write the demo files (default: a new folder under the system temp directory)',
     '  --json      print a JSON summary of every step on stdout (the narration goes to stderr)',
@@ -87,7 +95,7 @@ const demoCommand: CliCommand = {
     const dirFlag = stringFlag(args, 'dir');
     const workDir = dirFlag === undefined ? await mkdtemp(join(tmpdir(), 'model-vault-demo-')) : resolve(io.cwd, dirFlag);
     await mkdir(workDir, { recursive: true });
-    const steps = new StepPrinter(io, 11);
+    const steps = new StepPrinter(io, 13);
 
     // 1. Installation
     const config = loadConfig(io.env);
@@ -265,7 +273,45 @@ const demoCommand: CliCommand = {
         { synced: released.synced.size, personalOk: personal.ok, keysDistinct: distinct, producerKeyRefused: !producerKeyOnCopy.ok, subscriberKeyRefusedOnOriginal: !subscriberKeyOnOriginal.ok },
       );
       if (!personal.ok || !distinct || producerKeyOnCopy.ok || subscriberKeyOnOriginal.ok) throw new Error('demo: key release did not isolate the subscriber');
-      // 10. Offline rotation of the master key, carried to the broker as a signed bundle
+
+      // 10–11. Mount the subscriber copy for a runtime, guarded by the licence, and read a tensor through it
+      const brokerSignPub = new Uint8Array(Buffer.from(info.signPubB64u, 'base64url'));
+      const sync = await subscriber.sync();
+      const licence = sync.subscriptions.find((x) => x.subscriptionId === released.subscriptionId)?.licence ?? null;
+      const guard = licenceGuard({ licence, brokerPub: brokerSignPub, deviceId: subscriber.signer.deviceId, revocations: verifyRevocationList(sync.revocations, brokerSignPub) });
+      const mountMode = fuseAvailable().available ? 'fuse' : 'http';
+      const mounts = await MountManager.create({ env: { ...io.env, MODEL_VAULT_RUNTIME_DIR: join(workDir, 'run') }, owner: 'cli' });
+      let mounted: MountInfo | undefined;
+      try {
+        mounted = await mounts.start({ model: subscriberCopy, mode: mountMode, keys: { masterKeys: [subscriberKey], trustedSigners: subscriberTrust }, guard, policyEvaluator: filePolicyEvaluator });
+        steps.record(
+          `Mount the subscriber copy (${mountMode === 'fuse' ? 'FUSE, read-only, direct_io' : 'loopback HTTP with a per-mount token: FUSE is not available here'}), guarded by the licence`,
+          [
+            mountMode === 'fuse' ? `folder ${mounted.mountpoint ?? ''} (private runtime folder, 0700)` : `url ${mounted.url ?? ''} (token in ${mounted.tokenFile ?? ''}, 0600)`,
+            `${mounted.files.length} files: shards decrypted on read into plain safetensors, side files as signed; licence until ${new Date(mounted.licence?.notAfter ?? 0).toISOString()}`,
+            `by hand: model-vault mount ${subscriberCopy} --mode ${mountMode} --model-id ${modelId}   (then model-vault mounts / unmount)`,
+          ],
+          { mode: mountMode, files: mounted.files.length, licensed: mounted.licence !== undefined },
+        );
+        const shard = result.shards[0] ?? '';
+        const plainShard = new Uint8Array(await readFile(join(modelDir, shard)));
+        const plainHeader = parseSafetensors(plainShard);
+        const tensorName = plainHeader.tensors.find((t) => t.end > t.begin)?.name ?? '';
+        const read = await readThroughMount(mounted, mounts.httpToken(mounted.id), shard, tensorName, io.env);
+        const original = plainHeader.byName.get(tensorName);
+        const want = original === undefined ? new Uint8Array(0) : plainShard.subarray(plainHeader.dataStart + original.begin, plainHeader.dataStart + original.end);
+        const identical = ctEqual(read.data, want);
+        read.data.fill(0);
+        steps.record(
+          'Read a tensor through the mount with a real reader and compare it with the original',
+          [`${read.reader} read ${tensorName} (${read.dtype} [${read.shape.join(', ')}], ${want.length} bytes) from ${shard}: ${identical ? 'identical to the original' : 'DIFFERENT (unexpected!)'}`],
+          { reader: read.reader, tensor: tensorName, identical },
+        );
+        if (!identical) throw new Error('demo: the tensor read through the mount differs from the original');
+      } finally {
+        await mounts.stopAll('shutdown');
+      }
+      // 12. Offline rotation of the master key, carried to the broker as a signed bundle
       const newMaster = generateMasterKey('aes256gcm');
       const rotationOptions = { oldMasterKeys: [master], newMasterKey: newMaster, oldSigningKey: signer, trustedSigners: trusted };
       const plan = await planRotation(packaged, rotationOptions);
@@ -286,7 +332,7 @@ const demoCommand: CliCommand = {
         { filesRewrapped: rotation.files.filter((f) => f.result === 'rewrapped').length, bundle: bundlePath, subscriberKeyUnchanged: ctEqual(resynced.key, released.key), resynced: resynced.synced.size },
       );
 
-      // 11. Verify again: the new key opens the producer's copy, the old one no longer does
+      // 13. Verify again: the new key opens the producer's copy, the old one no longer does
       const after = await verifyModel(packaged, { masterKeys: [newMaster], trustedSigners: trusted });
       const withOld = await verifyModel(packaged, { masterKeys: [master], trustedSigners: trusted });
       steps.record(
