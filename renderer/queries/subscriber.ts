@@ -82,3 +82,14 @@ export const subscriberStaging = {
   /** Electron: the native folder dialog; the web host answers UNSUPPORTED. */
   openFolder: () => api.dialog.openModel({ pick: 'folder' }),
 };
+
+export function useUnlockKeyFile() {
+  const qc = useQueryClient();
+  return useMutation({
+    mutationFn: (passphrase: string) => unwrap(api.subscriber.unlock({ passphrase })),
+    onSuccess: (identity) => {
+      qc.setQueryData(subscriberKeys.identity, identity);
+      void qc.invalidateQueries({ queryKey: subscriberKeys.licences });
+    },
+  });
+}

@@ -7,7 +7,7 @@ import { useState } from 'react';
 import type { ImportedModel, SubscriberVerifyView } from '../../app/ipc/ops/subscriber.ts';
 import { StatusDot } from '../components/icons.tsx';
 import { TaskProgress } from '../components/task-progress.tsx';
-import { DeviceCard, EnrollCard, RequestAccessCard } from '../components/subscriber/identity-cards.tsx';
+import { DeviceCard, EnrollCard, KeyFileUnlock, RequestAccessCard } from '../components/subscriber/identity-cards.tsx';
 import { ImportPanel } from '../components/subscriber/import-panel.tsx';
 import { LibraryPanel } from '../components/subscriber/library-panel.tsx';
 import { LicenceVerifyReport } from '../components/subscriber/licence-verify-report.tsx';
@@ -19,7 +19,8 @@ import { subscriberTasks, useLicences, useRefreshModels, useSubscriberIdentity }
 export function SubscriberScreen() {
   const identity = useSubscriberIdentity();
   const enrolled = identity.data?.enrolled ?? null;
-  const licences = useLicences(enrolled !== null);
+  const locked = identity.data?.keyStore.locked === true;
+  const licences = useLicences(enrolled !== null && !locked);
   const [subscriptionId, setSubscriptionId] = useState<string | null>(null);
   const [selected, setSelected] = useState<ImportedModel | null>(null);
   const [report, setReport] = useState<SubscriberVerifyView | null>(null);
@@ -61,7 +62,9 @@ export function SubscriberScreen() {
         <p className="muted" role="status">
           Loading…
         </p>
-      ) : enrolled === null ? (
+      ) : null}
+      {locked ? <KeyFileUnlock /> : null}
+      {identity.data === undefined ? null : enrolled === null ? (
         <EnrollCard identity={identity.data} />
       ) : (
         <>
@@ -70,6 +73,7 @@ export function SubscriberScreen() {
             <RequestAccessCard />
           </div>
           <LicencesPanel
+            locked={locked}
             onImport={(l) => {
               setSubscriptionId(l.subscriptionId);
               document.getElementById('sub-import')?.scrollIntoView({ behavior: 'smooth', block: 'start' });

@@ -51,6 +51,11 @@ export interface SubscriberIdentity {
   readonly broker: { readonly mode: 'embedded' | 'remote'; readonly location: string };
   /** This machine's subscriber enrollment; null until it is enrolled. */
   readonly enrolled: SubscriberEnrollment | null;
+  /**
+   * Where the device key is (or a new one goes): the OS keychain, or the encrypted key file, which must be unlocked
+   * with its passphrase once per session (`subscriber:unlock`) unless MODEL_VAULT_PASSPHRASE is set.
+   */
+  readonly keyStore: { readonly kind: 'keychain' | 'file'; readonly locked: boolean };
 }
 
 /** The offline check of a cached licence: valid, in its grace period, or why not. */
@@ -132,6 +137,8 @@ export const SUBSCRIBER_OPERATIONS = {
     }),
     response: response<SubscriberIdentity>(),
   },
+  /** Unlocks (or, on first use, creates) the encrypted key file for this session. The passphrase goes in, never out. */
+  'subscriber:unlock': { request: v.strictObject({ passphrase: v.pipe(v.string(), v.minLength(1), v.maxLength(1024)) }), response: response<SubscriberIdentity>() },
   /** Revokes this device at the broker and forgets the enrollment on this machine (the key is deleted). */
   'subscriber:revokeDevice': { request: v.strictObject({ deviceId: BROKER_ID }), response: response<SubscriberIdentity>() },
   /** Syncs licences and the revocation list with the broker (cached for offline use); the cache when unreachable. */

@@ -92,9 +92,15 @@ export interface KeyStoreOptions {
   readonly env: Env;
   /** The file keystore's passphrase (else MODEL_VAULT_PASSPHRASE). */
   readonly passphrase?: string;
+  /** The file keystore, already unlocked in this process (the app unlocks it once per session). */
+  readonly fileStore?: FileKeyStore;
 }
 
-function scryptParams(env: Env): ScryptParams {
+function unlockedFile(o: KeyStoreOptions): FileKeyStore | undefined {
+  return o.fileStore?.unlocked === true && o.fileStore.path === keystorePath(o.env) ? o.fileStore : undefined;
+}
+
+export function scryptParams(env: Env): ScryptParams {
   const log = env.MODEL_VAULT_SCRYPT_LOG_N;
   if (log === undefined || log === '') return DEFAULT_SCRYPT;
   const n = Number(log);
@@ -105,7 +111,7 @@ function scryptParams(env: Env): ScryptParams {
 function filePassphrase(o: KeyStoreOptions, why: string): string {
   const p = o.passphrase ?? o.env.MODEL_VAULT_PASSPHRASE;
   if (p === undefined || p === '') {
-    throw new AppError('KEYSTORE_LOCKED', `${why} The device key goes into the encrypted file keystore, which needs its passphrase: set MODEL_VAULT_PASSPHRASE (or pass --passphrase-file to the CLI).`);
+    throw new AppError('KEYSTORE_LOCKED', `${why} The device key goes into the encrypted file keystore, which needs its passphrase: unlock the key file in Model Vault, or set MODEL_VAULT_PASSPHRASE (the CLI also takes --passphrase-file).`);
   }
   return p;
 }
@@ -117,16 +123,18 @@ export async function openStoreForNewKey(o: KeyStoreOptions): Promise<KeyStore> 
       return await KeychainKeyStore.open();
     } catch (e) {
       if (!isAppError(e) || e.code !== 'KEYCHAIN_UNAVAILABLE') throw e;
+      const open = unlockedFile(o);
+      if (open !== undefined) return open;
       return FileKeyStore.openOrCreate(keystorePath(o.env), filePassphrase(o, 'The OS keychain is not available on this machine.'), { params: scryptParams(o.env) });
     }
   }
-  return FileKeyStore.openOrCreate(keystorePath(o.env), filePassphrase(o, 'MODEL_VAULT_STORE is "file".'), { params: scryptParams(o.env) });
+  return unlockedFile(o) ?? FileKeyStore.openOrCreate(keystorePath(o.env), filePassphrase(o, 'MODEL_VAULT_STORE is "file".'), { params: scryptParams(o.env) });
 }
 
 /** Opens the store a profile's device key is in. */
 export async function openStoreOf(kind: KeyStoreKind, o: KeyStoreOptions): Promise<KeyStore> {
   if (kind === 'keychain') return KeychainKeyStore.open();
-  return FileKeyStore.open(keystorePath(o.env), { passphrase: filePassphrase(o, 'This device key is in the file keystore.') });
+  return unlockedFile(o) ?? FileKeyStore.open(keystorePath(o.env), { passphrase: filePassphrase(o, 'This device key is in the file keystore.') });
 }
 
 // ---- the device: signer and box key ---------------------------------------------------------------------------------

@@ -26,12 +26,13 @@ import type { BoxKeyPair } from '../../broker/seal.ts';
 import type { AppConfig } from '../config.ts';
 import { loadKek, newKekText, parseKekText, type Kek } from '../broker/kek.ts';
 import {
-  appProfilePath, cliProfilePath, enrollDevice, forgetDevice, openDevice, readProfile,
+  appProfilePath, cliProfilePath, enrollDevice, forgetDevice, openDevice, readProfile, scryptParams,
   type DeviceProfile, type DeviceRole, type KeyStoreOptions,
 } from '../broker/profile.ts';
 import { startBroker, type RunningBroker } from '../broker/start.ts';
 import { readTextIfExists, writeFileAtomic } from '../keys/atomic-write.ts';
-import type { Env } from '../keys/paths.ts';
+import { FileKeyStore } from '../keys/file-keystore.ts';
+import { keystorePath, type Env } from '../keys/paths.ts';
 import { log } from '../log.ts';
 
 export interface BrokerSessionOptions {
@@ -62,6 +63,7 @@ export interface UnlockedDevice {
 export class BrokerSession {
   readonly #o: BrokerSessionOptions;
   #embedded: Promise<RunningBroker> | undefined;
+  #fileStore: FileKeyStore | undefined;
   #bootstrap: string | undefined;
   #closed = false;
 
@@ -74,7 +76,35 @@ export class BrokerSession {
   }
 
   #storeOptions(): KeyStoreOptions {
-    return this.#o.storeOptions?.() ?? { env: this.#o.env };
+    const o = this.#o.storeOptions?.() ?? { env: this.#o.env };
+    return o.fileStore === undefined && this.#fileStore !== undefined ? { ...o, fileStore: this.#fileStore } : o;
+  }
+
+  /**
+   * Unlocks (or creates) the encrypted file keystore for this session, for machines without a keychain; only the
+   * derived key is kept (inside FileKeyStore), never the passphrase.
+   */
+  async unlockFileKeystore(passphrase: string): Promise<void> {
+    const path = keystorePath(this.#o.env);
+    this.#fileStore = (await readTextIfExists(path)) === undefined ? await FileKeyStore.create(path, passphrase, { params: scryptParams(this.#o.env) }) : await FileKeyStore.open(path, { passphrase });
+  }
+
+  /** Adopts a file keystore another service unlocked (e.g. the security view), so it is asked for once. */
+  useFileKeystore(store: FileKeyStore): void {
+    if (store.unlocked) this.#fileStore = store;
+  }
+
+  /**
+   * Where the role's device key is (or a new one would go), and whether it needs the file keystore's passphrase
+   * first. `keychainAvailable` is the host's keychain probe.
+   */
+  async keyStoreState(role: DeviceRole, keychainAvailable: boolean): Promise<{ readonly kind: 'keychain' | 'file'; readonly locked: boolean }> {
+    const found = await this.profile(role).catch(() => undefined);
+    const kind = found?.profile.keyStore ?? (this.#o.env.MODEL_VAULT_STORE !== 'file' && keychainAvailable ? 'keychain' : 'file');
+    if (kind === 'keychain') return { kind, locked: false };
+    const o = this.#storeOptions();
+    const unlocked = (o.fileStore?.unlocked === true && o.fileStore.path === keystorePath(this.#o.env)) || (o.passphrase ?? this.#o.env.MODEL_VAULT_PASSPHRASE ?? '') !== '';
+    return { kind, locked: !unlocked };
   }
 
   async #embeddedKek(): Promise<Kek> {

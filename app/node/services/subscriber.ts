@@ -21,9 +21,10 @@ import { Library, subscriberRoot } from './subscriber/library.ts';
 import { licenceRow, licencesView, syncLicences } from './subscriber/licences.ts';
 import { verifyImported } from './subscriber/verify.ts';
 
-function identityOf(mode: 'embedded' | 'remote', location: string, p: DeviceProfile | undefined): SubscriberIdentity {
+function identityOf(mode: 'embedded' | 'remote', location: string, p: DeviceProfile | undefined, keyStore: SubscriberIdentity['keyStore']): SubscriberIdentity {
   return {
     broker: { mode, location },
+    keyStore,
     enrolled: p === undefined ? null : {
       name: p.name, identityId: p.identityId, deviceId: p.deviceId, deviceLabel: p.deviceLabel, brokerId: p.brokerId, enrolledAt: p.enrolledAt, keyStore: p.keyStore, deviceKid: p.deviceKid,
     },
@@ -49,7 +50,8 @@ export function createSubscriberHandlers(deps: ServiceDeps): HandlersOf<typeof S
   }
 
   async function identity(): Promise<SubscriberIdentity> {
-    return identityOf(deps.config.broker.mode, deps.config.broker.location, await profile());
+    const keychain = await deps.probeKeychain();
+    return identityOf(deps.config.broker.mode, deps.config.broker.location, await profile(), await session.keyStoreState('subscriber', keychain.available));
   }
 
   async function personalized(subscriptionId: string): Promise<PersonalizedHeaders> {
@@ -76,6 +78,11 @@ export function createSubscriberHandlers(deps: ServiceDeps): HandlersOf<typeof S
 
     'subscriber:enroll': async (req) => {
       await session.enroll('subscriber', { name: req.name, label: req.label, ...(req.invite === undefined ? {} : { invite: req.invite }) });
+      return identity();
+    },
+
+    'subscriber:unlock': async (req) => {
+      await session.unlockFileKeystore(req.passphrase);
       return identity();
     },
 

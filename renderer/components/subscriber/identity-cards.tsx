@@ -1,7 +1,7 @@
 /** Enrollment (before) and this device with "request access" (after) — the top of the subscriber view. */
 import { type FormEvent, useId, useState } from 'react';
 import type { SubscriberEnrollment, SubscriberIdentity } from '../../../app/ipc/ops/subscriber.ts';
-import { useEnroll, useRevokeDevice, useSubscribe } from '../../queries/subscriber.ts';
+import { useEnroll, useRevokeDevice, useSubscribe, useUnlockKeyFile } from '../../queries/subscriber.ts';
 import { StatusDot } from '../icons.tsx';
 import { formatDate, shortId } from './format.ts';
 
@@ -164,6 +164,41 @@ export function RequestAccessCard() {
         <dt>Your copy</dt>
         <dd>Keys are released per device and per licence: no other subscriber can open your copy.</dd>
       </dl>
+    </section>
+  );
+}
+
+/** Shown when the device key is (or goes) in the encrypted key file and this session has not unlocked it yet. */
+export function KeyFileUnlock() {
+  const unlock = useUnlockKeyFile();
+  const [passphrase, setPassphrase] = useState('');
+  const inputId = useId();
+  const submit = (e: FormEvent): void => {
+    e.preventDefault();
+    unlock.mutate(passphrase, { onSettled: () => setPassphrase('') });
+  };
+  return (
+    <section className="card sub-unlock" aria-label="Unlock the key file" data-testid="key-file-unlock">
+      <div>
+        <p className="sub-unlock-title">
+          <StatusDot tone="warn" /> The device key is kept in the encrypted key file
+        </p>
+        <p className="small muted">No OS keychain is available here. Enter the key file&apos;s passphrase to use it in this session (on first use, this sets it: at least 8 characters). It is never stored.</p>
+      </div>
+      <form className="sub-inline-form" onSubmit={submit}>
+        <label htmlFor={inputId} className="visually-hidden">
+          Key file passphrase
+        </label>
+        <input id={inputId} type="password" className="input" value={passphrase} onChange={(e) => setPassphrase(e.target.value)} placeholder="Key file passphrase" autoComplete="current-password" required />
+        <button type="submit" className="button primary" disabled={unlock.isPending || passphrase === ''}>
+          {unlock.isPending ? 'Unlocking…' : 'Unlock'}
+        </button>
+      </form>
+      {unlock.isError ? (
+        <p className="sub-error" role="alert">
+          {unlock.error.message}
+        </p>
+      ) : null}
     </section>
   );
 }

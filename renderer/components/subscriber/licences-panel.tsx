@@ -7,8 +7,8 @@ import { VERDICT_TEXT, formatDate, formatDateTime, relativeTo, shortId } from '.
 
 const STATUS_TEXT: Readonly<Record<LicenceRow['status'], string>> = { active: 'Active', pending: 'Awaiting approval', revoked: 'Revoked' };
 
-export function LicencesPanel({ onImport }: { readonly onImport: (row: LicenceRow) => void }) {
-  const licences = useLicences(true);
+export function LicencesPanel({ onImport, locked }: { readonly onImport: (row: LicenceRow) => void; readonly locked: boolean }) {
+  const licences = useLicences(!locked);
   const headingId = useId();
   const data = licences.data;
   return (
@@ -25,12 +25,17 @@ export function LicencesPanel({ onImport }: { readonly onImport: (row: LicenceRo
               `Synced ${data.syncedAt === null ? '' : formatDateTime(data.syncedAt)}${data.revocationSeq === null ? '' : ` · revocation list #${data.revocationSeq}`}`
             )}
           </span>
-          <button type="button" className="button secondary small-button" onClick={() => void licences.refetch()} disabled={licences.isFetching}>
+          <button type="button" className="button secondary small-button" onClick={() => void licences.refetch()} disabled={licences.isFetching || locked}>
             {licences.isFetching ? 'Syncing…' : 'Sync now'}
           </button>
         </div>
       </div>
-      {licences.isError ? (
+      {locked ? (
+        <div className="sub-empty">
+          <p className="sub-empty-title">Licences are locked</p>
+          <p className="muted small">Unlock the key file above: this device signs every request to the broker with its key.</p>
+        </div>
+      ) : licences.isError ? (
         <p className="sub-error sub-pad" role="alert">
           {licences.error.message}
         </p>
