@@ -158,17 +158,23 @@ function withReadAhead(handle: ModelHandle, pool: AeadPool, inFlight: InFlight, 
     /** Every tensor, `pool.size` at a time; encrypted plaintext wiped as soon as it authenticated. */
     async verifyAll(): Promise<void> {
       let next = 0;
+      let failed = false;
       const lane = async (): Promise<void> => {
-        while (next < order.length) {
+        while (next < order.length && !failed) {
           const name = order[next++] as string;
-          const t = await handle.getTensor(name);
-          if (handle.info(name).encrypted) wipe(t.data);
+          try {
+            const t = await handle.getTensor(name);
+            if (handle.info(name).encrypted) wipe(t.data);
+          } catch (e) {
+            failed = true; // the other lanes stop after their current tensor
+            throw e;
+          }
         }
       };
       const lanes = Array.from({ length: Math.max(1, pool.size) }, lane);
       const results = await Promise.allSettled(lanes);
-      const failed = results.find((r) => r.status === 'rejected');
-      if (failed !== undefined) throw failed.reason;
+      const failure = results.find((r) => r.status === 'rejected');
+      if (failure !== undefined) throw failure.reason;
     },
     async drain(): Promise<void> {
       closing = true;
