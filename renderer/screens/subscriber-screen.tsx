@@ -70,7 +70,7 @@ export function SubscriberScreen() {
         <>
           <div className="sub-top">
             <DeviceCard enrolled={enrolled} broker={identity.data.broker} />
-            <RequestAccessCard />
+            <RequestAccessCard licences={licences.data?.licences ?? []} />
           </div>
           <LicencesPanel
             locked={locked}

@@ -10,6 +10,8 @@
  * own web host the same way.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { mkdtemp, mkdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -73,11 +75,31 @@ test.afterAll(async () => {
   await rm(work, { recursive: true, force: true });
 });
 
+const AXE_SOURCE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+
+/** WCAG 2.1 A/AA violations found by axe-core in the page (run through the DevTools protocol: no CSP exception). */
+async function axe(page: Page): Promise<{ id: string; targets: string[] }[]> {
+  await page.evaluate(AXE_SOURCE);
+  return page.evaluate(async () => {
+    const w = window as unknown as { axe: { run: (ctx: Document, opts: unknown) => Promise<{ violations: { id: string; nodes: { target: string[] }[] }[] }> } };
+    const r = await w.axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } });
+    return r.violations.map((v) => ({ id: v.id, targets: v.nodes.flatMap((n) => n.target) }));
+  });
+}
+
 async function shoot(page: Page, name: string, focus?: Locator): Promise<void> {
   for (const [width, height] of [[1280, 800], [1024, 700]] as const) {
     await page.setViewportSize({ width, height });
     if (focus === undefined) await page.locator('#main').evaluate((el) => el.scrollTo(0, 0));
-    else await focus.evaluate((el) => el.scrollIntoView({ block: 'start' }));
+    else {
+      // Scroll the content pane (not the window) so the part shown starts at the top, as a user scrolling sees it.
+      await focus.evaluate((el) => {
+        const main = document.getElementById('main');
+        if (main === null) return;
+        main.scrollTo(0, el.getBoundingClientRect().top - main.getBoundingClientRect().top + main.scrollTop - 16);
+        window.scrollTo(0, 0);
+      });
+    }
     await page.screenshot({ path: join(REPORTS, `subscriber-${name}-${width}x${height}.png`) });
   }
   await page.setViewportSize({ width: 1280, height: 800 });
@@ -92,6 +114,7 @@ test('subscriber flow: enroll → licence → import with the licence → verify
   // --- enroll
   await expect(page.getByRole('heading', { name: 'Enroll this device' })).toBeVisible();
   await shoot(page, 'enroll');
+  expect(await axe(page)).toEqual([]);
   await page.getByLabel('Your name or organisation').fill('Northwind Research');
   await page.getByLabel('Device name').fill('GPU workstation 3');
   await page.getByRole('button', { name: 'Enroll this device' }).click();
@@ -113,6 +136,7 @@ test('subscriber flow: enroll → licence → import with the licence → verify
   await page.getByRole('button', { name: 'Sync now' }).click();
   await expect(row.getByTestId('licence-verdict')).toHaveText('Valid');
   await expect(row).toContainText('including this one');
+  await expect(page.getByRole('region', { name: 'Request access to a model' })).toContainText('licensed — import it below');
   await shoot(page, 'licences');
 
   // --- import the publisher's folder with this licence (the browser uploads it into the host's staging)
@@ -140,6 +164,14 @@ test('subscriber flow: enroll → licence → import with the licence → verify
   await expect(library).toContainText('Verified');
   await shoot(page, 'library', page.getByTestId('library'));
   await shoot(page, 'verify-report', report);
+  expect(await axe(page)).toEqual([]);
+
+  // Keyboard only: Tab reaches the library's Verify button and Enter runs it again.
+  await page.getByRole('button', { name: 'Remove acme-assistant-7b' }).focus();
+  await page.keyboard.press('Shift+Tab');
+  await expect(page.getByRole('button', { name: 'Verify acme-assistant-7b' })).toBeFocused();
+  await page.keyboard.press('Enter');
+  await expect(report.getByTestId('verify-verdict')).toHaveText('Verified');
 
   // Nothing secret reached the page.
   const html = await page.content();

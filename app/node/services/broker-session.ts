@@ -96,11 +96,11 @@ export class BrokerSession {
 
   /**
    * Where the role's device key is (or a new one would go), and whether it needs the file keystore's passphrase
-   * first. `keychainAvailable` is the host's keychain probe.
+   * first. `keychainAvailable` is the host's keychain probe (asked only when no profile says where the key is).
    */
-  async keyStoreState(role: DeviceRole, keychainAvailable: boolean): Promise<{ readonly kind: 'keychain' | 'file'; readonly locked: boolean }> {
+  async keyStoreState(role: DeviceRole, keychainAvailable: () => Promise<boolean>): Promise<{ readonly kind: 'keychain' | 'file'; readonly locked: boolean }> {
     const found = await this.profile(role).catch(() => undefined);
-    const kind = found?.profile.keyStore ?? (this.#o.env.MODEL_VAULT_STORE !== 'file' && keychainAvailable ? 'keychain' : 'file');
+    const kind = found?.profile.keyStore ?? (this.#o.env.MODEL_VAULT_STORE !== 'file' && (await keychainAvailable()) ? 'keychain' : 'file');
     if (kind === 'keychain') return { kind, locked: false };
     const o = this.#storeOptions();
     const unlocked = (o.fileStore?.unlocked === true && o.fileStore.path === keystorePath(this.#o.env)) || (o.passphrase ?? this.#o.env.MODEL_VAULT_PASSPHRASE ?? '') !== '';

@@ -50,8 +50,8 @@ export function createSubscriberHandlers(deps: ServiceDeps): HandlersOf<typeof S
   }
 
   async function identity(): Promise<SubscriberIdentity> {
-    const keychain = await deps.probeKeychain();
-    return identityOf(deps.config.broker.mode, deps.config.broker.location, await profile(), await session.keyStoreState('subscriber', keychain.available));
+    const keyStore = await session.keyStoreState('subscriber', async () => (await deps.probeKeychain()).available);
+    return identityOf(deps.config.broker.mode, deps.config.broker.location, await profile(), keyStore);
   }
 
   async function personalized(subscriptionId: string): Promise<PersonalizedHeaders> {

@@ -1,6 +1,6 @@
 /** Enrollment (before) and this device with "request access" (after) — the top of the subscriber view. */
 import { type FormEvent, useId, useState } from 'react';
-import type { SubscriberEnrollment, SubscriberIdentity } from '../../../app/ipc/ops/subscriber.ts';
+import type { LicenceRow, SubscriberEnrollment, SubscriberIdentity } from '../../../app/ipc/ops/subscriber.ts';
 import { useEnroll, useRevokeDevice, useSubscribe, useUnlockKeyFile } from '../../queries/subscriber.ts';
 import { StatusDot } from '../icons.tsx';
 import { formatDate, shortId } from './format.ts';
@@ -120,7 +120,7 @@ export function DeviceCard({ enrolled, broker }: { readonly enrolled: Subscriber
   );
 }
 
-export function RequestAccessCard() {
+export function RequestAccessCard({ licences }: { readonly licences: readonly LicenceRow[] }) {
   const subscribe = useSubscribe();
   const [modelId, setModelId] = useState('');
   const inputId = useId();
@@ -129,7 +129,8 @@ export function RequestAccessCard() {
     e.preventDefault();
     subscribe.mutate(modelId.trim(), { onSuccess: () => setModelId('') });
   };
-  const done = subscribe.data;
+  // The latest state of the requested subscription (it turns active once the publisher approves and a sync ran).
+  const done = subscribe.data === undefined ? undefined : (licences.find((l) => l.subscriptionId === subscribe.data.subscriptionId) ?? subscribe.data);
   return (
     <section className="card sub-request" aria-labelledby={headingId}>
       <h2 id={headingId} className="card-title">
@@ -140,7 +141,7 @@ export function RequestAccessCard() {
         <label htmlFor={inputId} className="visually-hidden">
           Model id
         </label>
-        <input id={inputId} className="input mono" value={modelId} onChange={(e) => setModelId(e.target.value)} placeholder="e.g. acme-assistant-7b" maxLength={128} required spellCheck={false} autoComplete="off" />
+        <input id={inputId} className="input mono" value={modelId} onChange={(e) => setModelId(e.target.value)} placeholder="Model id, e.g. acme-7b" maxLength={128} required spellCheck={false} autoComplete="off" />
         <button type="submit" className="button primary" disabled={subscribe.isPending || modelId.trim() === ''}>
           {subscribe.isPending ? 'Requesting…' : 'Request access'}
         </button>
@@ -152,7 +153,7 @@ export function RequestAccessCard() {
           </p>
         ) : done === undefined ? null : (
           <p className="sub-note">
-            <StatusDot tone={done.status === 'active' ? 'ok' : 'warn'} /> {done.modelId}: {done.status === 'active' ? 'licensed — import it below.' : 'requested; waiting for the publisher to approve.'}
+            <StatusDot tone={done.status === 'active' ? 'ok' : done.status === 'revoked' ? 'bad' : 'warn'} /> {done.modelId}: {done.status === 'active' ? 'licensed — import it below.' : done.status === 'revoked' ? 'revoked by the publisher.' : 'requested; waiting for the publisher to approve.'}
           </p>
         )}
       </div>

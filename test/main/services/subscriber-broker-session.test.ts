@@ -51,17 +51,17 @@ test('broker session: without a keychain or MODEL_VAULT_PASSPHRASE the key file 
   const env = { MODEL_VAULT_HOME: home, MODEL_VAULT_STORE: 'file', MODEL_VAULT_SCRYPT_LOG_N: '10' };
   const session = new BrokerSession({ config: loadConfig(env), env });
   try {
-    assert.deepEqual(await session.keyStoreState('subscriber', false), { kind: 'file', locked: true });
+    assert.deepEqual(await session.keyStoreState('subscriber', async () => false), { kind: 'file', locked: true });
     await assert.rejects(session.enroll('subscriber', { name: 'Bob', label: 'laptop' }), (e: unknown) => (e as { code?: string }).code === 'KEYSTORE_LOCKED');
     assert.equal(await session.profile('subscriber'), undefined, 'a failed enrollment writes no profile');
     await session.unlockFileKeystore('a long enough passphrase');
-    assert.deepEqual(await session.keyStoreState('subscriber', false), { kind: 'file', locked: false });
+    assert.deepEqual(await session.keyStoreState('subscriber', async () => false), { kind: 'file', locked: false });
     const p = await session.enroll('subscriber', { name: 'Bob', label: 'laptop' });
     assert.equal(p.keyStore, 'file');
     await session.withDevice('subscriber', (d) => d.client.sync());
     // A new session (the app restarted) must be unlocked again, and a wrong passphrase is refused.
     const again = new BrokerSession({ config: loadConfig(env), env });
-    assert.deepEqual(await again.keyStoreState('subscriber', true), { kind: 'file', locked: true });
+    assert.deepEqual(await again.keyStoreState('subscriber', async () => true), { kind: 'file', locked: true });
     await assert.rejects(again.unlockFileKeystore('not the passphrase'), (e: unknown) => (e as { code?: string }).code === 'PASSPHRASE_WRONG');
     await again.close();
   } finally {
