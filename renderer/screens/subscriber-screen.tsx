@@ -105,8 +105,11 @@ export function SubscriberScreen() {
           {report === null || selected === null ? null : <LicenceVerifyReport view={report} name={selected.name} />}
           {/*
             MOUNTS: the mounts panel (renderer/components/mounts-panel.tsx, built with the mount view) goes here, below
-            the verify report: mount/unmount the selected imported model (`selected`, its `path`) for a local runtime,
-            with the connection details, and the list of active mounts.
+            the verify report. The model to offer is the selected imported model:
+              <MountsPanel model={selected === null ? null : { path: selected.path, modelId: selected.modelId, verified: selected.lastVerified?.ok === true }} />
+            `path` is the imported copy (a folder, or a .safetensors file for single-file models); `modelId` is set for
+            copies imported under a licence (mount:start with keySource 'broker'), null for copies imported as shipped
+            (keySource 'local'). The panel also lists the active mounts with their connection details.
           */}
         </>
       )}
