@@ -92,6 +92,7 @@ export async function verifyImported(m: ImportedModel, profile: DeviceProfile | 
     }
   }
   try {
+    if (ctx.signal.aborted) throw new AppError('CANCELLED', 'Verification was cancelled.');
     ctx.progress({ phase: 'verifying', done: 2, total: 3, message: released === undefined ? 'Checking signature and digests' : 'Decrypting and authenticating every tensor' });
     const signers: VerifyKey[] = released === undefined ? storeSigners : [{ publicKey: released.verifyKey }, ...storeSigners];
     const report = await buildVerifyView(m.path, {
