@@ -2,12 +2,13 @@
  * The Electron main process, kept thin: one hardened window, the application menu, single instance, and the shared
  * service router registered on ipcMain. All logic lives in app/ and app/node/.
  */
-import { BrowserWindow, Menu, app, dialog } from 'electron';
+import { BrowserWindow, Menu, app, dialog, powerMonitor } from 'electron';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { loadConfig } from '../app/node/config.ts';
 import { probeKeychain } from '../app/node/keychain-status.ts';
 import { BrokerSession } from '../app/node/services/broker-session.ts';
+import { MountService } from '../app/node/services/mount.ts';
 import { createRouter } from '../app/node/router.ts';
 import { createHandlers } from '../app/node/services/index.ts';
 import { createDialogHandlers } from './dialogs.ts';
@@ -81,11 +82,25 @@ if (!app.requestSingleInstanceLock()) {
       buildMenu();
       const config = loadConfig();
       const brokerSession = new BrokerSession({ config, env: process.env });
-      app.on('will-quit', () => {
+      const mounts = new MountService({ env: process.env });
+      let unmounted = false;
+      app.on('will-quit', (event) => {
+        // Unmount first (a FUSE mount must not outlive this process), then quit again.
+        if (!unmounted) {
+          event.preventDefault();
+          void mounts.close().finally(() => {
+            unmounted = true;
+            app.quit();
+          });
+          return;
+        }
         brokerSession.close().catch(() => undefined);
       });
+      powerMonitor.on('lock-screen', () => {
+        void mounts.lock();
+      });
       // The shared services, plus the native dialogs only this host can show (main/dialogs.ts).
-      const router = createRouter({ ...createHandlers({ config, host: 'electron', probeKeychain, brokerSession }), ...createDialogHandlers(() => mainWindow) });
+      const router = createRouter({ ...createHandlers({ config, host: 'electron', probeKeychain, brokerSession, mounts }), ...createDialogHandlers(() => mainWindow) });
       registerIpc(router, isOwnPage, () => BrowserWindow.getAllWindows().map((w) => w.webContents));
       mainWindow = createWindow();
       app.on('activate', () => {

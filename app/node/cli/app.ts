@@ -7,6 +7,7 @@ import { loadConfig } from '../config.ts';
 import { probeKeychain } from '../keychain-status.ts';
 import { RENDERER_CONFIG, RENDERER_DIST } from '../paths.ts';
 import { BrokerSession } from '../services/broker-session.ts';
+import { MountService } from '../services/mount.ts';
 import { createServiceRouter } from '../services/index.ts';
 import { getStatus } from '../services/status.ts';
 import { startWebHost } from '../web/host.ts';
@@ -80,7 +81,8 @@ const uiCommand: CliCommand = {
     await ensureRendererBuilt(io);
     const config = loadConfig(io.env);
     const brokerSession = new BrokerSession({ config, env: io.env });
-    const router = createServiceRouter({ config, host: 'web', probeKeychain, brokerSession });
+    const mounts = new MountService({ env: io.env });
+    const router = createServiceRouter({ config, host: 'web', probeKeychain, brokerSession, mounts });
     const host = await startWebHost({ router, rendererDir: RENDERER_DIST, port });
     if (io.json) io.out(JSON.stringify({ ok: true, url: host.launchUrl }));
     else {
@@ -98,6 +100,7 @@ const uiCommand: CliCommand = {
       process.on('SIGTERM', stop);
     });
     await host.close();
+    await mounts.close();
     await brokerSession.close();
     return EXIT.OK;
   },

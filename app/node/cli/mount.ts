@@ -10,7 +10,7 @@ import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { AppError, isAppError } from '../../errors.ts';
 import { filePolicyEvaluator } from '../../policy/file-policy.ts';
-import { releaseFromBroker } from '../mount/broker-keys.ts';
+import { profileDevice, releaseFromBroker } from '../mount/broker-keys.ts';
 import { localMountKeys } from '../mount/keys.ts';
 import { MountManager, cleanStale, requestUnmount, type MountInfo, type StopReason } from '../mount/manager.ts';
 import { MOUNT_MODES, MountRegistry, type MountMode } from '../mount/runtime.ts';
@@ -82,7 +82,8 @@ const mountCommand: CliCommand = {
     const port = intFlag(args, 'port', MOUNT_USAGE, 65535);
     const modelPath = resolve(io.cwd, model);
     const modelId = stringFlag(args, 'model-id');
-    const broker = modelId === undefined ? undefined : await releaseFromBroker({ model: modelPath, modelId, env: io.env, ...(stringFlag(args, 'profile') === undefined ? {} : { profilePath: resolve(io.cwd, stringFlag(args, 'profile') as string) }) });
+    const profile = stringFlag(args, 'profile');
+    const broker = modelId === undefined ? undefined : await releaseFromBroker({ model: modelPath, modelId, device: await profileDevice(io.env, profile === undefined ? undefined : resolve(io.cwd, profile)) });
     const keys = broker?.keys ?? (await localMountKeys({ model: modelPath, env: io.env, keyFiles: strings(args, 'key-file', MOUNT_USAGE).map((f) => resolve(io.cwd, f)), trustFiles: strings(args, 'trust', MOUNT_USAGE).map((f) => resolve(io.cwd, f)) }));
 
     let done: (r: { reason: StopReason; error?: AppError }) => void = () => undefined;

@@ -8,7 +8,7 @@ import type { AppConfig } from '../config.ts';
 import type { Env } from '../keys/paths.ts';
 import { type Handlers, type Router, createRouter } from '../router.ts';
 import type { BrokerSession } from './broker-session.ts';
-import { createMountHandlers } from './mount.ts';
+import { createMountHandlers, type MountService } from './mount.ts';
 import { createProducerHandlers } from './producer.ts';
 import { createSecurityHandlers } from './security.ts';
 import { getStatus } from './status.ts';
@@ -25,6 +25,8 @@ export interface ServiceDeps {
    * when they shut down (that stops the embedded broker); without one, a session is created on first use.
    */
   readonly brokerSession?: BrokerSession;
+  /** The mounts this host serves (./mount.ts); hosts close it when they shut down, which unmounts them all. */
+  readonly mounts?: MountService;
 }
 
 export function createHandlers(deps: ServiceDeps): Handlers {

@@ -16,7 +16,7 @@ import { enrollDevice, openDevice } from '../../../app/node/broker/profile.ts';
 import { kekFromBytes } from '../../../app/node/broker/kek.ts';
 import { startBroker } from '../../../app/node/broker/start.ts';
 import { filePolicyEvaluator } from '../../../app/policy/file-policy.ts';
-import { releaseFromBroker } from '../../../app/node/mount/broker-keys.ts';
+import { profileDevice, releaseFromBroker } from '../../../app/node/mount/broker-keys.ts';
 import { MountManager } from '../../../app/node/mount/manager.ts';
 import { publishFixture } from '../services/subscriber-fixture.ts';
 
@@ -50,7 +50,7 @@ test('broker-keyed mount: released key, personalized headers in memory, reads st
 
     // 1. Expiry, with a clock the test moves.
     let clock = Date.now();
-    const first = await releaseFromBroker({ model: fx.packaged, modelId: fx.modelId, env, profilePath, now: () => clock });
+    const first = await releaseFromBroker({ model: fx.packaged, modelId: fx.modelId, device: await profileDevice(env, profilePath), now: () => clock });
     assert.equal(first.subscriptionId, subscriptionId);
     assert.equal(first.headerOverrides.size, fx.shards.length, 'the producer copy gets the personalized headers in memory');
     const a = await manager.start({ model: fx.packaged, mode: 'http', keys: first.keys, guard: first.guard, headerOverrides: first.headerOverrides, policyEvaluator: filePolicyEvaluator });
@@ -82,7 +82,7 @@ test('broker-keyed mount: released key, personalized headers in memory, reads st
     await assert.rejects(fetchShard(a.url ?? '', token, shard), 'the server is closed');
 
     // 2. Revocation at the broker, noticed by the revocation refresh.
-    const second = await releaseFromBroker({ model: fx.packaged, modelId: fx.modelId, env, profilePath, refreshMs: 100 });
+    const second = await releaseFromBroker({ model: fx.packaged, modelId: fx.modelId, device: await profileDevice(env, profilePath), refreshMs: 100 });
     const b = await manager.start({ model: fx.packaged, mode: 'http', keys: second.keys, guard: second.guard, headerOverrides: second.headerOverrides, policyEvaluator: filePolicyEvaluator });
     second.close();
     const token2 = manager.httpToken(b.id) ?? '';
@@ -96,7 +96,7 @@ test('broker-keyed mount: released key, personalized headers in memory, reads st
     await waitFor('the revoked mount to be taken down', () => manager.list().length === 0);
     await assert.rejects(fetchShard(b.url ?? '', token2, shard), 'no reads after revocation');
     // And a new mount is refused: the broker no longer releases the key.
-    await assert.rejects(releaseFromBroker({ model: fx.packaged, modelId: fx.modelId, env, profilePath }), (e: unknown) => ['LICENCE_REVOKED', 'BROKER_REJECTED', 'AUTH_FAILED', 'NOT_FOUND'].includes((e as { code?: string }).code ?? ''));
+    await assert.rejects(releaseFromBroker({ model: fx.packaged, modelId: fx.modelId, device: await profileDevice(env, profilePath) }), (e: unknown) => ['LICENCE_REVOKED', 'BROKER_REJECTED', 'AUTH_FAILED', 'NOT_FOUND'].includes((e as { code?: string }).code ?? ''));
   } finally {
     await manager.stopAll('shutdown');
     await broker.close();
