@@ -13,6 +13,7 @@ import { LibraryPanel } from '../components/subscriber/library-panel.tsx';
 import { LicenceVerifyReport } from '../components/subscriber/licence-verify-report.tsx';
 import { LicencesPanel } from '../components/subscriber/licences-panel.tsx';
 import '../components/subscriber/subscriber.css';
+import { MountsPanel } from '../components/mounts-panel.tsx';
 import { useTask } from '../lib/task.ts';
 import { subscriberTasks, useLicences, useRefreshModels, useSubscriberIdentity } from '../queries/subscriber.ts';
 
@@ -111,6 +112,7 @@ export function SubscriberScreen() {
             copies imported under a licence (mount:start with keySource 'broker'), null for copies imported as shipped
             (keySource 'local'). The panel also lists the active mounts with their connection details.
           */}
+          <MountsPanel model={selected === null ? null : { path: selected.path, modelId: selected.modelId, verified: selected.lastVerified?.ok === true }} />
         </>
       )}
     </div>
