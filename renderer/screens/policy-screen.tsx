@@ -1,7 +1,8 @@
 import { useId, useMemo, useState } from 'react';
 import { RegoEditor } from '../components/rego-editor.tsx';
 import { StatusDot } from '../components/icons.tsx';
-import { INPUT_PRESETS, SAMPLE_POLICIES } from '../lib/policy-samples.ts';
+import { SAMPLE_POLICIES } from '../lib/policy-samples.ts';
+import { PolicyInputPanel, usePolicyInput } from '../components/policy-input-panel.tsx';
 import { useLivePolicy } from '../queries/live-policy.ts';
 import type { EvalRequest, EvalResponse } from '../workers/policy-protocol.ts';
 
@@ -24,15 +25,13 @@ function DecisionBadge({ response, pending }: { readonly response: EvalResponse 
 
 export function PolicyScreen() {
   const firstSample = SAMPLE_POLICIES[0];
-  const firstPreset = INPUT_PRESETS[0];
   const [sampleName, setSampleName] = useState(firstSample?.name ?? '');
   const [source, setSource] = useState(firstSample?.source ?? 'package modelvault\n\nimport rego.v1\n\ndefault allow := false\n');
   const [revision, setRevision] = useState(0);
-  const [presetName, setPresetName] = useState(firstPreset?.name ?? '');
-  const [inputText, setInputText] = useState(firstPreset === undefined ? '{}' : JSON.stringify(firstPreset.input, null, 2));
+  const input = usePolicyInput();
   const [explain, setExplain] = useState<EvalRequest['explain']>('notes');
-  const { response, pending } = useLivePolicy(source, inputText, explain);
-  const ids = { sample: useId(), preset: useId(), input: useId(), explain: useId() };
+  const { response, pending } = useLivePolicy(source, input.inputText, explain);
+  const ids = { sample: useId(), explain: useId() };
   const problems = useMemo(() => (response !== undefined && !response.ok ? response.problems : []), [response]);
   const inputProblem = problems.find((p) => p.where === 'input');
 
@@ -75,38 +74,7 @@ export function PolicyScreen() {
           <RegoEditor value={source} revision={revision} onChange={setSource} problems={problems} label="Policy source, Rego" />
         </section>
 
-        <section className="panel" aria-labelledby="input-title">
-          <div className="panel-head">
-            <h2 id="input-title">Input document</h2>
-            <div className="field-inline">
-              <label htmlFor={ids.preset}>Preset</label>
-              <select
-                id={ids.preset}
-                value={presetName}
-                onChange={(e) => {
-                  const preset = INPUT_PRESETS.find((p) => p.name === e.target.value);
-                  setPresetName(e.target.value);
-                  if (preset !== undefined) setInputText(JSON.stringify(preset.input, null, 2));
-                }}
-              >
-                {INPUT_PRESETS.map((p) => (
-                  <option key={p.name} value={p.name}>
-                    {p.title}
-                  </option>
-                ))}
-              </select>
-            </div>
-          </div>
-          <label htmlFor={ids.input} className="visually-hidden">
-            Input document, JSON
-          </label>
-          <textarea id={ids.input} className="json-input mono" spellCheck={false} value={inputText} onChange={(e) => setInputText(e.target.value)} aria-invalid={inputProblem !== undefined} aria-describedby={inputProblem === undefined ? undefined : `${ids.input}-err`} />
-          {inputProblem === undefined ? null : (
-            <p id={`${ids.input}-err`} className="field-error" role="alert">
-              {inputProblem.message}
-            </p>
-          )}
-        </section>
+        <PolicyInputPanel input={input} problem={inputProblem} title="Input document" label="Input document, JSON" />
       </div>
 
       <div className="studio">

@@ -1,7 +1,8 @@
-import { useId, useMemo, useState } from 'react';
+import { useId, useMemo } from 'react';
 import { RegoEditor } from '../rego-editor.tsx';
 import { StatusDot } from '../icons.tsx';
-import { INPUT_PRESETS, SAMPLE_POLICIES } from '../../lib/policy-samples.ts';
+import { SAMPLE_POLICIES } from '../../lib/policy-samples.ts';
+import { PolicyInputPanel, usePolicyInput } from '../policy-input-panel.tsx';
 import { useLivePolicy } from '../../queries/live-policy.ts';
 
 /** The starting policy: loading is for the roles listed, so the default "analyst" preset is denied until edited. */
@@ -34,12 +35,10 @@ deny contains "this role may not load the model" if {
  * preset. The same editor, worker and presets as the Policy studio screen.
  */
 export function PolicyStep({ source, revision, onChange, onLoadSample }: { readonly source: string; readonly revision: number; readonly onChange: (s: string) => void; readonly onLoadSample: (s: string) => void }) {
-  const firstPreset = INPUT_PRESETS[0];
-  const [presetName, setPresetName] = useState(firstPreset?.name ?? '');
-  const [inputText, setInputText] = useState(firstPreset === undefined ? '{}' : JSON.stringify(firstPreset.input, null, 2));
-  const { response, pending } = useLivePolicy(source, inputText, 'notes');
+  const input = usePolicyInput();
+  const { response, pending } = useLivePolicy(source, input.inputText, 'notes');
   const problems = useMemo(() => (response !== undefined && !response.ok ? response.problems : []), [response]);
-  const ids = { preset: useId(), sample: useId(), input: useId() };
+  const ids = { sample: useId() };
   const inputProblem = problems.find((p) => p.where === 'input');
 
   return (
@@ -115,40 +114,7 @@ export function PolicyStep({ source, revision, onChange, onLoadSample }: { reado
             )}
           </div>
         </section>
-        <section className="panel pv-policy-input" aria-labelledby="pv-input-title">
-          <div className="panel-head">
-            <h3 id="pv-input-title" className="pv-panel-title">
-              Test request
-            </h3>
-            <div className="field-inline">
-              <label htmlFor={ids.preset}>Preset</label>
-              <select
-                id={ids.preset}
-                value={presetName}
-                onChange={(e) => {
-                  const preset = INPUT_PRESETS.find((p) => p.name === e.target.value);
-                  setPresetName(e.target.value);
-                  if (preset !== undefined) setInputText(JSON.stringify(preset.input, null, 2));
-                }}
-              >
-                {INPUT_PRESETS.map((p) => (
-                  <option key={p.name} value={p.name}>
-                    {p.title}
-                  </option>
-                ))}
-              </select>
-            </div>
-          </div>
-          <label htmlFor={ids.input} className="visually-hidden">
-            Test request, JSON input document
-          </label>
-          <textarea id={ids.input} className="json-input mono pv-json" spellCheck={false} value={inputText} onChange={(e) => setInputText(e.target.value)} aria-invalid={inputProblem !== undefined} />
-          {inputProblem === undefined ? null : (
-            <p className="field-error" role="alert">
-              {inputProblem.message}
-            </p>
-          )}
-        </section>
+        <PolicyInputPanel input={input} problem={inputProblem} title="Test request" label="Test request, JSON input document" level={3} headingClass="pv-panel-title" className="pv-policy-input" textareaClass="pv-json" />
       </div>
     </div>
   );

@@ -74,27 +74,15 @@ export async function unlockProducerKeys(dataDir: string, env: Env, alg: MasterA
     }
     return { signerKid: sKid, masterKid: mKid, created: made };
   });
-  const signing = await store.get(signerKid);
-  if (signing?.key.kind !== 'signing' || signing.key.seed === undefined) throw missing(signerKid, store);
-  const master = await store.get(masterKid);
-  if (master?.key.kind !== 'master') {
-    wipe(signing.key.seed);
-    throw missing(masterKid, store);
-  }
-  const signer = signing.key as SigningKey & { readonly seed: Uint8Array };
-  const masterKey = master.key;
+  const keys = await loadKeyPair(store, masterKid, signerKid);
   return {
-    master: masterKey,
-    signer,
+    ...keys,
     info: {
       store: kind,
       location: store.info.location,
-      master: { kid: masterKid, alg: masterKey.alg, fingerprint: fingerprintOf(masterKey) },
-      signer: { kid: signerKid, alg: signer.alg, fingerprint: fingerprintOf(signer) },
+      master: { kid: masterKid, alg: keys.master.alg, fingerprint: fingerprintOf(keys.master) },
+      signer: { kid: signerKid, alg: keys.signer.alg, fingerprint: fingerprintOf(keys.signer) },
       created,
-    },
-    close() {
-      wipe(signer.seed, masterKey.key);
     },
   };
 }
@@ -133,7 +121,11 @@ export async function ownMasterKey(dataDir: string, env: Env, kid: string): Prom
 
 /** The keys a package was made with (by kid), for publishing it. Wipe with `close()`. */
 export async function unlockPackageKeys(dataDir: string, env: Env, masterKid: string, signerKid: string): Promise<Omit<UnlockedKeys, 'info'>> {
-  const store = await openStore(dataDir, env);
+  return loadKeyPair(await openStore(dataDir, env), masterKid, signerKid);
+}
+
+/** Loads a signing key and a master key by kid from one store; `close()` wipes both. */
+async function loadKeyPair(store: KeyStore, masterKid: string, signerKid: string): Promise<Omit<UnlockedKeys, 'info'>> {
   const signing = await store.get(signerKid);
   if (signing?.key.kind !== 'signing' || signing.key.seed === undefined) throw missing(signerKid, store);
   const master = await store.get(masterKid);
