@@ -14,6 +14,7 @@ import { join, resolve } from 'node:path';
 import { AppError, isAppError } from '../../errors.ts';
 import type { MasterKey, VerifyKey } from '../../format/keys.ts';
 import type { PolicyEvaluator } from '../../format/policy.ts';
+import type { MountSummary } from '../../ipc/ops/mount.ts';
 import type { Env } from '../keys/paths.ts';
 import { log } from '../log.ts';
 import type { CacheStats } from './chunk-cache.ts';
@@ -45,23 +46,9 @@ export interface StartOptions {
   readonly headerOverrides?: ReadonlyMap<string, Uint8Array>;
 }
 
-/** A mount as listings show it: paths and addresses, never tokens or keys. */
-export interface MountInfo {
-  readonly id: string;
-  readonly mode: MountMode;
-  readonly model: string;
-  readonly files: readonly string[];
-  readonly startedAt: string;
-  readonly pid: number;
-  readonly owner: 'cli' | 'app';
-  readonly mountpoint?: string;
-  readonly url?: string;
-  readonly tokenFile?: string;
-  readonly keysFile?: string;
-  readonly signer?: string;
-  readonly licence?: { readonly licenceId: string; readonly notAfter: number; readonly graceSeconds: number };
-  /** How a runtime uses it: environment variables (values without secrets) and an example command. */
-  readonly connect: { readonly env: Readonly<Record<string, string>>; readonly command: string };
+/** A mount as listings show it (the contract's MountSummary, always with how to connect): never tokens or keys. */
+export interface MountInfo extends MountSummary {
+  readonly connect: NonNullable<MountSummary['connect']>;
 }
 
 export type StopReason = 'request' | 'licence' | 'shutdown' | 'lock';

@@ -23,11 +23,12 @@ import { AppError, isAppError } from '../../errors.ts';
 import { toHex } from '../../crypto/encoding.ts';
 import { randomBytes } from '../../crypto/random.ts';
 import type { Env } from '../keys/paths.ts';
+import { MOUNT_MODE_NAMES } from '../../ipc/ops/mount.ts';
 
 export const STOP_POLL_MS = 500;
 
-export const MOUNT_MODES = ['fuse', 'http', 'keys'] as const;
-export type MountMode = (typeof MOUNT_MODES)[number];
+/** The mount modes: one list, the contract's. */
+export { MOUNT_MODE_NAMES as MOUNT_MODES, type MountModeName as MountMode } from '../../ipc/ops/mount.ts';
 
 const EntrySchema = v.strictObject({
   format: v.literal('model-vault/mount'),
@@ -35,7 +36,7 @@ const EntrySchema = v.strictObject({
   id: v.pipe(v.string(), v.regex(/^[0-9a-f]{16}$/)),
   pid: v.pipe(v.number(), v.safeInteger()),
   owner: v.picklist(['cli', 'app']),
-  mode: v.picklist(MOUNT_MODES),
+  mode: v.picklist(MOUNT_MODE_NAMES),
   model: v.string(),
   files: v.array(v.string()),
   startedAt: v.string(),

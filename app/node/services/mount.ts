@@ -16,7 +16,7 @@ import { log } from '../log.ts';
 import { releaseFromBroker, type DeviceAccess } from '../mount/broker-keys.ts';
 import { fuseAvailable } from '../mount/fuse.ts';
 import { localMountKeys } from '../mount/keys.ts';
-import { MountManager, type MountInfo, type StopReason } from '../mount/manager.ts';
+import { MountManager, type StopReason } from '../mount/manager.ts';
 import { runtimeDirOf } from '../mount/runtime.ts';
 import type { HandlersOf } from '../router.ts';
 import { brokerSessionOf } from './broker-session.ts';
@@ -74,11 +74,6 @@ export function mountServiceOf(deps: ServiceDeps): MountService {
   return s;
 }
 
-function summaryOf(info: MountInfo): MountSummary {
-  const { id, mode, model, files, startedAt, owner, pid, mountpoint, url, tokenFile, keysFile, signer, licence, connect } = info;
-  return { id, mode, model, files, startedAt, owner, pid, connect, ...(mountpoint === undefined ? {} : { mountpoint }), ...(url === undefined ? {} : { url }), ...(tokenFile === undefined ? {} : { tokenFile }), ...(keysFile === undefined ? {} : { keysFile }), ...(signer === undefined ? {} : { signer }), ...(licence === undefined ? {} : { licence }) };
-}
-
 export function createMountHandlers(deps: ServiceDeps): HandlersOf<typeof MOUNT_OPERATIONS> {
   const service = mountServiceOf(deps);
   const env = deps.env ?? process.env;
@@ -119,7 +114,7 @@ export function createMountHandlers(deps: ServiceDeps): HandlersOf<typeof MOUNT_
           throw new AppError('CANCELLED', 'The mount was cancelled; nothing is left mounted.');
         }
         ctx.progress({ phase: 'mounted', done: total, total });
-        return summaryOf(info);
+        return info;
       } finally {
         broker?.close();
       }
@@ -131,7 +126,7 @@ export function createMountHandlers(deps: ServiceDeps): HandlersOf<typeof MOUNT_
     },
     'mount:list': async (): Promise<MountList> => {
       const manager = await service.manager();
-      const own = manager.list().map(summaryOf);
+      const own: MountSummary[] = manager.list();
       const ownIds = new Set(own.map((m) => m.id));
       const others: MountSummary[] = (await manager.registry.list())
         .filter((x) => x.alive && !ownIds.has(x.entry.id))
