@@ -13,14 +13,13 @@ import { wipe } from '../../crypto/bytes.ts';
 import { randomBytes } from '../../crypto/random.ts';
 import { type BrokerClient } from '../../broker/client.ts';
 import { checkLicenceOffline, newerRevocationList, verifyRevocationList, type RevocationList } from '../../broker/documents.ts';
-import { verifyAuditChain, type AuditEntry } from '../../broker/audit-chain.ts';
 import { parseJwks } from '../../format/keys.ts';
 import { PREFIX_BYTES, readHeaderLength } from '../../format/safetensors.ts';
 import { fromB64url, toB64url } from '../../crypto/encoding.ts';
 import { loadConfig } from '../config.ts';
 import { openDb } from '../broker/db.ts';
 import { loadKek, newKekText, openSecret, parseKekText, sealSecret, type Kek } from '../broker/kek.ts';
-import { readAuditChain } from '../broker/service.ts';
+import { verifyBrokerAudit } from '../broker/service.ts';
 import { startBroker } from '../broker/start.ts';
 import { brokerBoxPub, brokerSignPub, cliProfilePath, enrollDevice, loadProfile, openDevice, type DeviceProfile, type KeyStoreOptions } from '../broker/profile.ts';
 import { stringFlag } from './args.ts';
@@ -357,14 +356,14 @@ const audit: CliCommand = {
       if (dbSpec === undefined) throw usageError(AUDIT_USAGE, '--verify needs --db');
       const db = await openDb({ spec: dbSpec });
       try {
-        const entries: AuditEntry[] = [];
-        for await (const e of readAuditChain(db)) entries.push(e);
-        const verdict = verifyAuditChain(entries);
+        // The broker's own verifier (README §9): every chain's hashes, links, sequence and checkpoint signatures, plus
+        // each chain's recorded head (a deleted tail shows) and every entry in the chain its content names.
+        const verdict = await verifyBrokerAudit(db);
         if (!verdict.ok) {
-          io.out(io.json ? JSON.stringify({ ok: false, error: { code: 'AUDIT_TAMPERED', message: `entry ${verdict.seq}: ${verdict.problem}` } }) : `audit chain BROKEN at entry ${verdict.seq}: ${verdict.problem}`);
+          io.out(io.json ? JSON.stringify({ ok: false, error: { code: 'AUDIT_TAMPERED', message: `entry ${verdict.seq}: ${verdict.problem}` }, chain: verdict.chain }) : `audit chain BROKEN at entry ${verdict.seq}: ${verdict.problem}`);
           return EXIT.VERIFY_FAILED;
         }
-        return print(io, { entries: verdict.count, head: verdict.head }, `audit chain verified: ${verdict.count} entries, head ${verdict.head}`);
+        return print(io, { entries: verdict.count, head: verdict.head, chains: verdict.chains.length }, `audit chain verified: ${verdict.count} entries in ${verdict.chains.length} chain(s), head ${verdict.head}`);
       } finally {
         await db.close();
       }
