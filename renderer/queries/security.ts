@@ -38,7 +38,12 @@ export function useKeysetAction() {
 
 export function useUnlockKeystore() {
   const invalidate = useInvalidate();
-  return useMutation({ mutationFn: (req: RequestOf<'security:unlock'>) => unwrap(api.security.unlock(req)), onSettled: invalidate });
+  const qc = useQueryClient();
+  // One unlock for the whole app: the subscriber view's device key is in the same keystore, so it stops asking.
+  return useMutation({ mutationFn: (req: RequestOf<'security:unlock'>) => unwrap(api.security.unlock(req)), onSettled: () => {
+    invalidate();
+    void qc.invalidateQueries({ queryKey: ['subscriber'] });
+  } });
 }
 
 export function useScanFolder() {

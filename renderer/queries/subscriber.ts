@@ -90,6 +90,7 @@ export function useUnlockKeyFile() {
     onSuccess: (identity) => {
       qc.setQueryData(subscriberKeys.identity, identity);
       void qc.invalidateQueries({ queryKey: subscriberKeys.licences });
+      void qc.invalidateQueries({ queryKey: ['security', 'keys'] }); // the security view shares this unlock
     },
   });
 }

@@ -82,16 +82,28 @@ export class BrokerSession {
 
   /**
    * Unlocks (or creates) the encrypted file keystore for this session, for machines without a keychain; only the
-   * derived key is kept (inside FileKeyStore), never the passphrase.
+   * derived key is kept (inside FileKeyStore), never the passphrase. A wrong passphrase leaves the session as it was.
    */
-  async unlockFileKeystore(passphrase: string): Promise<void> {
+  async unlockFileKeystore(passphrase: string): Promise<FileKeyStore> {
     const path = keystorePath(this.#o.env);
-    this.#fileStore = (await readTextIfExists(path)) === undefined ? await FileKeyStore.create(path, passphrase, { params: scryptParams(this.#o.env) }) : await FileKeyStore.open(path, { passphrase });
+    const store = (await readTextIfExists(path)) === undefined ? await FileKeyStore.create(path, passphrase, { params: scryptParams(this.#o.env) }) : await FileKeyStore.open(path, { passphrase });
+    this.#fileStore = store;
+    return store;
   }
 
-  /** Adopts a file keystore another service unlocked (e.g. the security view), so it is asked for once. */
+  /** Adopts a file keystore another service unlocked (e.g. with MODEL_VAULT_PASSPHRASE), so it is asked for once. */
   useFileKeystore(store: FileKeyStore): void {
     if (store.unlocked) this.#fileStore = store;
+  }
+
+  /**
+   * The file keystore this session unlocked (undefined while locked): the one unlocked keystore of the process, which
+   * the security view's key stores (./security/stores.ts) and the broker's device keys share, so a user without a
+   * keychain gives the passphrase once, in either view. Stays inside app/node: it holds the derived key.
+   */
+  unlockedFileKeystore(): FileKeyStore | undefined {
+    const f = this.#fileStore;
+    return f?.unlocked === true && f.path === keystorePath(this.#o.env) ? f : undefined;
   }
 
   /**

@@ -13,6 +13,7 @@ import { loadTrustStore } from '../keys/trust-file.ts';
 import { rotateFolder, type BrokerRecipient } from '../keys/rotate-folder.ts';
 import { fromB64std } from '../../crypto/encoding.ts';
 import type { HandlersOf } from '../router.ts';
+import { brokerSessionOf } from './broker-session.ts';
 import type { ServiceDeps } from './index.ts';
 import { SecurityAudit, auditView } from './security/audit.ts';
 import { inventory, keyRow } from './security/inventory.ts';
@@ -22,7 +23,8 @@ import { SecurityStores } from './security/stores.ts';
 export function createSecurityHandlers(deps: ServiceDeps): HandlersOf<typeof SECURITY_OPERATIONS> {
   const env: Env = deps.env ?? process.env;
   const home = deps.config.dataDir;
-  const stores = new SecurityStores(env, deps.probeKeychain);
+  // One unlocked file keystore per process: the broker session's, shared with the subscriber and producer views.
+  const stores = new SecurityStores(env, deps.probeKeychain, brokerSessionOf(deps));
   const audit = new SecurityAudit(env, stores);
   const keysets = keysetsPath(env);
 

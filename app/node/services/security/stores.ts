@@ -1,7 +1,8 @@
 /**
  * The key stores the security view works with: the OS keychain (when a Secret Service / Keychain is reachable) and
  * the encrypted file keystore (MODEL_VAULT_KEYSTORE). The file keystore is unlocked for this session either by
- * MODEL_VAULT_PASSPHRASE or by `security:unlock`; the service keeps only the derived key inside FileKeyStore, never
+ * MODEL_VAULT_PASSPHRASE or by `security:unlock` (or the subscriber view's unlock: the broker session keeps the one unlocked
+ * keystore of the process, see SharedFileKeystore); only the derived key is kept inside FileKeyStore, never
  * the passphrase. Nothing here returns key bytes to a caller outside app/node.
  */
 import { promises as fs } from 'node:fs';
@@ -28,15 +29,26 @@ function scryptParams(env: Env): ScryptParams {
   return { ...DEFAULT_SCRYPT, N: 2 ** n };
 }
 
+/**
+ * Where the process keeps its one unlocked file keystore: the broker session (../broker-session.ts), so the security
+ * view and the broker's device keys share one unlock.
+ */
+export interface SharedFileKeystore {
+  unlockFileKeystore(passphrase: string): Promise<FileKeyStore>;
+  unlockedFileKeystore(): FileKeyStore | undefined;
+  useFileKeystore(store: FileKeyStore): void;
+}
+
 export class SecurityStores {
   readonly #env: Env;
   readonly #probe: () => Promise<KeychainStatus>;
+  readonly #shared: SharedFileKeystore;
   #keychain: Promise<KeychainKeyStore> | undefined;
-  #file: FileKeyStore | undefined;
 
-  constructor(env: Env, probeKeychain: () => Promise<KeychainStatus>) {
+  constructor(env: Env, probeKeychain: () => Promise<KeychainStatus>, shared: SharedFileKeystore) {
     this.#env = env;
     this.#probe = probeKeychain;
+    this.#shared = shared;
   }
 
   get filePath(): string {
@@ -60,20 +72,21 @@ export class SecurityStores {
 
   /** The file keystore: unlocked if this session unlocked it or MODEL_VAULT_PASSPHRASE is set, else locked; undefined if absent. */
   async file(): Promise<FileKeyStore | undefined> {
-    if (this.#file?.unlocked === true && this.#file.path === this.filePath) return this.#file;
+    const open = this.#shared.unlockedFileKeystore();
+    if (open !== undefined) return open;
     if (!(await this.#fileExists())) return undefined;
     const pw = this.#env.MODEL_VAULT_PASSPHRASE;
     if (pw !== undefined && pw !== '') {
-      this.#file = await FileKeyStore.open(this.filePath, { passphrase: pw });
-      return this.#file;
+      const f = await FileKeyStore.open(this.filePath, { passphrase: pw });
+      this.#shared.useFileKeystore(f);
+      return f;
     }
     return FileKeyStore.open(this.filePath);
   }
 
-  /** Unlocks (or creates, when there is none yet) the file keystore with this passphrase for this session. */
+  /** Unlocks (or creates, when there is none yet) the file keystore with this passphrase for the whole process. */
   async unlock(passphrase: string): Promise<FileKeyStore> {
-    this.#file = (await this.#fileExists()) ? await FileKeyStore.open(this.filePath, { passphrase }) : await FileKeyStore.create(this.filePath, passphrase, { params: scryptParams(this.#env) });
-    return this.#file;
+    return this.#shared.unlockFileKeystore(passphrase);
   }
 
   async states(): Promise<KeyStoreState[]> {
@@ -111,7 +124,11 @@ export class SecurityStores {
     const f = await this.file();
     if (f?.unlocked === true) return f;
     const pw = this.#env.MODEL_VAULT_PASSPHRASE;
-    if (pw !== undefined && pw !== '') return (this.#file = await FileKeyStore.openOrCreate(this.filePath, pw, { params: scryptParams(this.#env) }));
+    if (pw !== undefined && pw !== '') {
+      const created = await FileKeyStore.openOrCreate(this.filePath, pw, { params: scryptParams(this.#env) });
+      this.#shared.useFileKeystore(created);
+      return created;
+    }
     throw new AppError('KEYSTORE_LOCKED', 'The file keystore is locked: unlock it with its passphrase first (Keys → Unlock file keystore).');
   }
 
