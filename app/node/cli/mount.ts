@@ -6,8 +6,8 @@
  * key are in 0600 files, and the printed commands read them with `$(cat …)`.
  */
 import { spawn } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
-import { resolve } from 'node:path';
+import { readFile, realpath } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
 import { AppError, isAppError } from '../../errors.ts';
 import { filePolicyEvaluator } from '../../policy/file-policy.ts';
 import { profileDevice, releaseFromBroker } from '../mount/broker-keys.ts';
@@ -67,6 +67,9 @@ const mountCommand: CliCommand = {
     'the trust store; or --model-id ID to have the broker release the subscriber key to this device (profile from',
     '`model-vault broker enroll`, --profile to choose another), the licence then guarding the mount.',
     'The mount stops on Ctrl-C, SIGTERM, `model-vault unmount <id>`, licence expiry or revocation.',
+    '  --at DIR       fuse: mount on DIR instead of the private runtime folder; DIR must be an empty folder of yours',
+    '                 (or not exist yet) that no one else can write to, under folders owned by you or root that no',
+    '                 one else can write to unless sticky (as /tmp)',
     '  --cache-mb N   plaintext cache budget in MiB (default 64)',
   ].join('\n'),
   async run(args, io) {
@@ -158,7 +161,10 @@ const unmountCommand: CliCommand = {
     if (target === undefined && !all) throw usageError(UNMOUNT_USAGE, 'give a mount id or folder, or --all');
     const registry = await MountRegistry.open(io.env);
     const entries = (await registry.list()).map((x) => x.entry);
-    const chosen = all ? entries : entries.filter((e) => e.id === target || (e.mountpoint !== undefined && e.mountpoint === resolve(io.cwd, target ?? '')));
+    // A folder given by a path through a symbolic link: mounts are registered on the real path (see prepareMountpoint).
+    const folder = resolve(io.cwd, target ?? '');
+    const realFolder = await realpath(dirname(folder)).then((d) => join(d, basename(folder)), () => folder);
+    const chosen = all ? entries : entries.filter((e) => e.id === target || (e.mountpoint !== undefined && (e.mountpoint === folder || e.mountpoint === realFolder)));
     if (chosen.length === 0 && !all) throw new AppError('NOT_FOUND', `No active mount matches ${target ?? ''}. List mounts with \`model-vault mounts\`.`);
     const results: { id: string; result: string }[] = [];
     for (const e of chosen) results.push({ id: e.id, result: await requestUnmount(registry, e.id) });

@@ -10,7 +10,7 @@
  * Nothing secret leaves through MountInfo: the HTTP token and the keys are in 0600 files, named by path.
  */
 import { promises as fs } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { AppError, isAppError } from '../../errors.ts';
 import type { MasterKey, VerifyKey } from '../../format/keys.ts';
 import type { PolicyEvaluator } from '../../format/policy.ts';
@@ -138,8 +138,9 @@ export class MountManager {
     let createdMountpoint = false;
     try {
       if (o.mode === 'fuse') {
-        mountpoint = o.at === undefined ? this.registry.defaultMountpoint(id) : resolve(o.at);
-        createdMountpoint = await prepareMountpoint(mountpoint, o.at === undefined);
+        const prepared = await prepareMountpoint(o.at === undefined ? this.registry.defaultMountpoint(id) : resolve(o.at), o.at === undefined);
+        mountpoint = prepared.dir;
+        createdMountpoint = prepared.created;
         fuse = await mountFuse(view, mountpoint);
       } else if (o.mode === 'http') {
         http = await serveHttp(view, o.port === undefined ? {} : { port: o.port });
@@ -255,21 +256,76 @@ export class MountManager {
   }
 }
 
-/** Makes sure a mount point exists, is an empty folder, and (when it is ours) private. Returns whether it was created. */
-async function prepareMountpoint(dir: string, ours: boolean): Promise<boolean> {
+/**
+ * Makes sure a mount point can be used and returns whether it was created (then removed after unmount). The default
+ * one is in the private runtime folder (checked there). A caller-chosen one (`--at`, `mount:start`'s `at`) is checked
+ * as OpenSSH checks the folders of its key files: it must be a real folder (not a symbolic link), ours, writable by
+ * no one else and empty, and every folder above it must be owned by us or root and writable by no one else unless it
+ * is sticky (as /tmp is: others then cannot rename or replace our entries). Otherwise another local user could swap
+ * the folder a runtime reads (MODEL_DIR) for one holding weights of their choice, or pre-create it and watch it.
+ * The folder returned is the checked one, its parent's symbolic links resolved.
+ */
+async function prepareMountpoint(dir: string, ours: boolean): Promise<{ readonly dir: string; readonly created: boolean }> {
+  if (ours) {
+    const created = (await fs.mkdir(dir, { recursive: true, mode: 0o700 })) !== undefined;
+    await ensurePrivateDir(dir);
+    await ensureEmpty(dir);
+    return { dir, created };
+  }
+  return prepareChosenMountpoint(dir);
+}
+
+async function ensureEmpty(dir: string): Promise<void> {
+  if ((await fs.readdir(dir)).length > 0) throw new AppError('VALIDATION', `${dir} is not empty: give --at an empty folder.`);
+}
+
+const GROUP_OTHER_WRITE = 0o022;
+const STICKY = 0o1000;
+
+async function prepareChosenMountpoint(dir: string): Promise<{ readonly dir: string; readonly created: boolean }> {
+  const uid = process.getuid?.();
+  const parent = dirname(dir);
+  let realParent: string;
+  try {
+    realParent = await fs.realpath(parent);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new AppError('NOT_FOUND', `The folder ${parent} does not exist: create it private to you (mkdir -m 700 ${shellQuote(parent)}), or leave out --at to mount in the private runtime folder.`);
+    throw new AppError('MOUNT_FAILED', `${parent} cannot be used for a mount point (${code ?? 'error'}).`);
+  }
+  // Every folder from the parent up to the root: whoever may write to one could rename the mount point away.
+  for (let d = realParent; ; d = dirname(d)) {
+    const st = await fs.stat(d);
+    if (!st.isDirectory()) throw new AppError('VALIDATION', `${d} is not a folder: give --at an empty folder.`);
+    if (uid !== undefined && st.uid !== uid && st.uid !== 0) {
+      throw new AppError('VALIDATION', `${d} belongs to another user, who could swap the mount point under it: give --at a folder under folders only you (or root) own, or leave out --at to mount in the private runtime folder.`);
+    }
+    if ((st.mode & GROUP_OTHER_WRITE) !== 0 && (st.mode & STICKY) === 0) {
+      throw new AppError('VALIDATION', `${d} is writable by other users, who could swap the mount point under it: remove their write permission (chmod go-w ${shellQuote(d)}), or leave out --at to mount in the private runtime folder.`);
+    }
+    if (dirname(d) === d) break;
+  }
+  const target = join(realParent, basename(dir));
   let created = false;
   try {
-    const st = await fs.stat(dir);
-    if (!st.isDirectory()) throw new AppError('VALIDATION', `${dir} is not a folder: give --at an empty folder.`);
-  } catch (e) {
-    if (isAppError(e)) throw e;
-    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw new AppError('MOUNT_FAILED', `${dir} cannot be used as a mount point (${(e as NodeJS.ErrnoException).code ?? 'error'}).`);
-    await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+    await fs.mkdir(target, { mode: 0o700 });
     created = true;
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code !== 'EEXIST') throw new AppError('MOUNT_FAILED', `${dir} cannot be used as a mount point (${code ?? 'error'}).`);
   }
-  if (ours) await ensurePrivateDir(dir);
-  if ((await fs.readdir(dir)).length > 0) throw new AppError('VALIDATION', `${dir} is not empty: give --at an empty folder.`);
-  return created;
+  try {
+    const st = await fs.lstat(target);
+    if (st.isSymbolicLink()) throw new AppError('VALIDATION', `${dir} is a symbolic link: give --at the real empty folder.`);
+    if (!st.isDirectory()) throw new AppError('VALIDATION', `${dir} is not a folder: give --at an empty folder.`);
+    if (uid !== undefined && st.uid !== uid) throw new AppError('VALIDATION', `${dir} belongs to another user: give --at an empty folder of your own.`);
+    if ((st.mode & GROUP_OTHER_WRITE) !== 0) throw new AppError('VALIDATION', `${dir} is writable by other users: remove their write permission (chmod go-w ${shellQuote(dir)}) or give --at a private empty folder.`);
+    await ensureEmpty(target);
+  } catch (e) {
+    if (created) await fs.rmdir(target).catch(() => undefined);
+    throw e;
+  }
+  return { dir: target, created };
 }
 
 /** Asks the process serving a mount to unmount it and waits (up to `timeoutMs`); cleans up after a dead process. */
