@@ -5,7 +5,8 @@
  * Long operations take `taskId: TASK_ID` (app/ipc/task.ts) and report progress through their handler context.
  *
  * - `security:keys`     the inventory: every stored key (kid, kind, algorithm, fingerprint, store, keyset states, last
- *                       use from the audit log) and the state of each key store.
+ *                       use from the audit log), the keys only the environment supplies (store `environment`), and
+ *                       the state of each key store.
  * - `security:createKey`, `security:keyset`  create a key; stage / promote / retire it in its keyset (as the CLI does).
  * - `security:unlock`   unlocks the encrypted file keystore for this session (the passphrase goes in, never out).
  * - `security:scan`     the wizard's first step: the models in a folder, the keys they are under, an unfinished rotation.
@@ -30,6 +31,8 @@ const PATH = v.pipe(v.string(), v.minLength(1), v.maxLength(4096), v.check((p) =
 export const KEY_ALGS = ['aes256gcm', 'aes128gcm', 'chacha20poly1305', 'ed25519'] as const;
 export type KeyAlgName = (typeof KEY_ALGS)[number];
 export type StoreKind = 'keychain' | 'file';
+/** Where a listed key is: a key store, or only the environment (MODEL_VAULT_KEYS, MODEL_VAULT_KEYS_FILE, CRYPTOTENSOR_KEYS). */
+export type KeyLocation = StoreKind | 'environment';
 export type KeysetStateName = 'staged' | 'active' | 'previous' | 'retired';
 
 export interface KeyStoreState {
@@ -56,8 +59,11 @@ export interface KeyRow {
   readonly alg: string;
   /** `mvfp1:` + 32 hex digits. */
   readonly fingerprint: string;
-  readonly store: StoreKind;
+  readonly store: KeyLocation;
+  /** For `environment`: the variable that supplies it (listed only when no key store holds the same key). */
+  readonly variable?: string;
   readonly verifyOnly: boolean;
+  /** When it was stored (ISO time); empty for a key from the environment. */
   readonly createdAt: string;
   readonly origin: string;
   readonly label?: string;
@@ -66,8 +72,20 @@ export interface KeyRow {
   readonly lastUsed?: { readonly time: string; readonly action: string; readonly result: string };
 }
 
+/** An environment variable that supplies keys (app/keys/README.md "Key sources", sources 4 and 5). */
+export interface EnvironmentKeys {
+  readonly variable: string;
+  /** The variable's name, or for MODEL_VAULT_KEYS_FILE the file it names. */
+  readonly location: string;
+  readonly keys: number;
+  /** Why its keys could not be read (e.g. not a JWK or JWK Set). */
+  readonly problem?: string;
+}
+
 export interface KeyInventory {
   readonly stores: readonly KeyStoreState[];
+  /** The environment variables that supply keys in this process (empty when none is set). */
+  readonly environment: readonly EnvironmentKeys[];
   readonly keys: readonly KeyRow[];
   /** Keyset entries whose key is in no reachable store (e.g. kept only in a backup). */
   readonly orphans: readonly (KeyMembership & { readonly kid: string; readonly fingerprint: string; readonly alg: string })[];

@@ -20,7 +20,7 @@ import { isAbsolute, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AppError, isAppError } from '../../errors.ts';
 import { parseJwkOrSet } from '../../keys/jwk.ts';
-import { publicHalf, type KeyMaterial } from '../../keys/key.ts';
+import { describeKey, publicHalf, wipeKey, type KeyInfo, type KeyMaterial } from '../../keys/key.ts';
 import type { KeyStore } from '../../keys/keystore.ts';
 import type { Env } from './paths.ts';
 
@@ -160,6 +160,44 @@ export async function resolveKey(req: KeyRequest, sources: KeySources): Promise<
   const tried = KEY_SOURCE_ORDER.join(', ');
   const notes = skipped.length === 0 ? '' : ` Skipped: ${skipped.map((s) => `${s.source} (${s.reason})`).join('; ')}`;
   throw new AppError('KEY_NOT_FOUND', `No ${req.use} key${req.kid === undefined ? '' : ` with kid "${req.kid}"`} was found (sources tried in order: ${tried}). Import it with "model-vault keys import" or give it with --key-file.${notes}`);
+}
+
+/** One environment variable that supplies keys (source 4 or 5), as the key inventory describes it. */
+export interface EnvironmentKeySource {
+  readonly variable: string;
+  readonly source: 'env' | 'reference-env';
+  /** Where the keys are, for people: the variable itself, or the file MODEL_VAULT_KEYS_FILE names. */
+  readonly location: string;
+  /** The keys it holds, described (kid, kind, alg, fingerprint): never their bytes. */
+  readonly keys: readonly KeyInfo[];
+  /** Why the variable could not be read (its keys are then not usable either). */
+  readonly problem?: string;
+}
+
+/**
+ * The keys the environment supplies (sources 4 and 5, in that order), described: what `resolveKey` would find there.
+ * Key bytes are parsed to compute fingerprints and wiped at once. As in `resolveKey`, these sources never supply a
+ * private signing key, so signing keys are described as verify-only.
+ */
+export async function environmentKeySources(env: Env): Promise<EnvironmentKeySource[]> {
+  const out: EnvironmentKeySource[] = [];
+  const add = async (variable: string, source: EnvironmentKeySource['source'], location: string, text: () => Promise<string>): Promise<void> => {
+    try {
+      const keys = parseJwkOrSet(await text(), { where: variable });
+      out.push({ variable, source, location, keys: keys.map((k) => describeKey(k.kind === 'signing' ? publicHalf(k) : k)) });
+      for (const k of keys) wipeKey(k);
+    } catch (e) {
+      if (!isAppError(e)) throw e;
+      out.push({ variable, source, location, keys: [], problem: e.message });
+    }
+  };
+  const inline = env[KEY_ENV.keys];
+  if (inline !== undefined && inline !== '') await add(KEY_ENV.keys, 'env', KEY_ENV.keys, async () => inline);
+  const file = env[KEY_ENV.keysFile];
+  if (file !== undefined && file !== '') await add(KEY_ENV.keysFile, 'env', file, () => readKeyFile(file, KEY_ENV.keysFile));
+  const ref = env[KEY_ENV.reference];
+  if (ref !== undefined && ref !== '') await add(KEY_ENV.reference, 'reference-env', KEY_ENV.reference, async () => ref);
+  return out;
 }
 
 const MAX_KEY_FILE_BYTES = 1 << 20;

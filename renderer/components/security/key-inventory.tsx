@@ -1,5 +1,5 @@
 import { type FormEvent, useState } from 'react';
-import type { KeyRow, KeyStoreState } from '../../../app/ipc/ops/security.ts';
+import type { EnvironmentKeys, KeyLocation, KeyRow, KeyStoreState } from '../../../app/ipc/ops/security.ts';
 import { useCreateKey, useKeyInventory, useKeysetAction, useUnlockKeystore } from '../../queries/security.ts';
 import { algLabel, dateTime, errorText, fullFingerprint, relativeTime, shortFingerprint } from './format.ts';
 
@@ -21,6 +21,24 @@ function StoreChip({ s }: { readonly s: KeyStoreState }) {
     </div>
   );
 }
+
+/** A variable that supplies keys to this process (key sources 4 and 5): shown beside the stores. */
+function EnvironmentChip({ e }: { readonly e: EnvironmentKeys }) {
+  return (
+    <div className="sec-store" data-testid={`env-${e.variable}`}>
+      <span className={`dot dot-${e.problem === undefined ? 'ok' : 'bad'}`} aria-hidden="true" />
+      <div className="sec-store-text">
+        <strong>Environment</strong>
+        <span className="muted small">
+          {e.problem === undefined ? `${e.keys} key${e.keys === 1 ? '' : 's'}` : 'Unreadable'} · <span className="mono">{e.location === e.variable ? e.variable : `${e.variable} → ${e.location}`}</span>
+        </span>
+        {e.problem === undefined ? null : <span className="muted small">{e.problem}</span>}
+      </div>
+    </div>
+  );
+}
+
+const LOCATION_LABEL: Readonly<Record<KeyLocation, string>> = { keychain: 'OS keychain', file: 'File keystore', environment: 'Environment' };
 
 function UnlockForm({ create }: { readonly create: boolean }) {
   const unlock = useUnlockKeystore();
@@ -104,7 +122,8 @@ function NewKeyForm({ stores, onDone }: { readonly stores: readonly KeyStoreStat
 function KeysetCell({ k }: { readonly k: KeyRow }) {
   const action = useKeysetAction();
   const m = k.keysets[0];
-  const canStage = m === undefined && !k.verifyOnly;
+  // Only a stored key can join a keyset (the keyset records where to load it from); an environment key cannot.
+  const canStage = m === undefined && !k.verifyOnly && k.store !== 'environment';
   return (
     <div className="sec-keyset">
       {k.keysets.length === 0 ? <span className="muted small">Not in a keyset</span> : null}
@@ -157,7 +176,7 @@ export function KeyInventory() {
       </div>
     );
   }
-  const { stores, keys, orphans } = inv.data;
+  const { stores, environment, keys, orphans } = inv.data;
   const file = stores.find((s) => s.kind === 'file');
   return (
     <section aria-labelledby="sec-keys-title" className="sec-section">
@@ -173,6 +192,9 @@ export function KeyInventory() {
       <div className="sec-stores">
         {stores.map((s) => (
           <StoreChip key={s.kind} s={s} />
+        ))}
+        {environment.map((e) => (
+          <EnvironmentChip key={e.variable} e={e} />
         ))}
         {file?.locked === true ? <UnlockForm create={false} /> : null}
         {file?.exists === false ? (
@@ -206,7 +228,7 @@ export function KeyInventory() {
             </thead>
             <tbody>
               {keys.map((k) => (
-                <tr key={`${k.store}-${k.kid}`} data-kid={k.kid}>
+                <tr key={`${k.store}-${k.kid}-${k.fingerprint}`} data-kid={k.kid} data-store={k.store}>
                   <td>
                     <div className="sec-kid mono">{k.kid}</div>
                     <div className="muted small">
@@ -220,7 +242,10 @@ export function KeyInventory() {
                       {shortFingerprint(k.fingerprint, 3)}
                     </span>
                   </td>
-                  <td className="sec-nowrap">{k.store === 'keychain' ? 'OS keychain' : 'File keystore'}</td>
+                  <td className="sec-nowrap">
+                    {LOCATION_LABEL[k.store]}
+                    {k.variable === undefined ? null : <span className="muted small sec-block mono">{k.variable}</span>}
+                  </td>
                   <td>
                     <KeysetCell k={k} />
                   </td>

@@ -300,7 +300,7 @@ export function RotationWizard({ host }: { readonly host: 'electron' | 'web' | u
   const scanned = scan.data;
   const currentAlg = scanned?.masterKeys[0]?.alg;
   const currentKids = new Set(scanned?.masterKeys.map((k) => k.kid) ?? []);
-  const masterChoices = (inv.data?.keys ?? []).filter((k) => k.kind === 'master' && !currentKids.has(k.kid) && (currentAlg === undefined || k.alg === currentAlg));
+  const masterChoices = (inv.data?.keys ?? []).filter((k) => k.kind === 'master' && k.store !== 'environment' && !currentKids.has(k.kid) && (currentAlg === undefined || k.alg === currentAlg));
   const signChoices = (inv.data?.keys ?? []).filter((k) => k.kind === 'signing' && !k.verifyOnly && !(scanned?.signingKeys.some((s) => s.kid === k.kid) ?? false));
   const keysChosen = newMasterKid !== '' || newSigningKid !== '';
   const step = result !== undefined ? 4 : task.running || (scanned?.unfinished ?? null) !== null || plan.data !== undefined ? 3 : keysChosen ? 2 : scanned !== undefined ? 1 : 0;

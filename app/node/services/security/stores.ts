@@ -15,7 +15,7 @@ import type { KeychainStatus } from '../../../ipc/contract.ts';
 import { FileKeyStore } from '../../keys/file-keystore.ts';
 import { KeychainKeyStore, keychainUnavailable } from '../../keys/keychain-keystore.ts';
 import { keystorePath, type Env } from '../../keys/paths.ts';
-import { resolveKey, type KeyUse } from '../../keys/sources.ts';
+import { environmentKeySources, resolveKey, type EnvironmentKeySource, type KeyUse } from '../../keys/sources.ts';
 
 export interface ListedKey extends StoredKeyInfo {
   readonly store: StoreKind;
@@ -116,6 +116,11 @@ export class SecurityStores {
     const f = await this.file();
     if (f !== undefined) for (const k of await f.list()) out.push({ ...k, store: 'file' });
     return out;
+  }
+
+  /** The keys the environment supplies (MODEL_VAULT_KEYS, MODEL_VAULT_KEYS_FILE, CRYPTOTENSOR_KEYS), described only. */
+  environment(): Promise<EnvironmentKeySource[]> {
+    return environmentKeySources(this.#env);
   }
 
   /** A store to write a new key into. */
