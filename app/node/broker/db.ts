@@ -2,7 +2,7 @@
  * One storage port for the broker, two adapters: SQLite (better-sqlite3, WAL, the default) and PostgreSQL (pg).
  * Same schema, same SQL: queries use `?` placeholders (rewritten to `$n` for PostgreSQL), integers are BIGINT
  * (returned as JS numbers by both), bytes are stored as base64url TEXT. Transactions: SQLite runs everything through
- * one queue with BEGIN IMMEDIATE; PostgreSQL uses a pooled client per transaction.
+ * one queue with group commit (see SqliteDb); PostgreSQL uses a pooled client per transaction.
  */
 import Database from 'better-sqlite3';
 import pg from 'pg';
@@ -37,12 +37,29 @@ function storageError(e: unknown): AppError {
 
 // ---- SQLite ---------------------------------------------------------------------------------------------------
 
+/** One queued unit of work: a read, a single write, or a transaction function. */
+interface Job {
+  readonly kind: 'read' | 'write' | 'tx';
+  readonly run: (q: Sql) => Promise<unknown>;
+  readonly resolve: (v: unknown) => void;
+  readonly reject: (e: unknown) => void;
+}
+
+/**
+ * SQLite through one connection with **group commit**: the work queued during one turn of the event loop (and while a
+ * group runs) executes in order inside one `BEGIN IMMEDIATE … COMMIT`, each write and transaction function inside
+ * its own SAVEPOINT (a throwing function rolls back only its own changes, as a transaction of its own would). Every
+ * caller's promise settles only after the group's COMMIT: an acknowledged write is as durable as before, and a
+ * failed COMMIT fails every member. Concurrent requests then share one WAL commit instead of paying one each
+ * (README §11). Groups of reads only run without a transaction.
+ */
 class SqliteDb implements Db {
   readonly kind = 'sqlite' as const;
   readonly lockClause = '';
   private readonly db: Database.Database;
   private readonly stmts = new Map<string, Database.Statement>();
-  private queue: Promise<unknown> = Promise.resolve();
+  private pending: Job[] = [];
+  private draining: Promise<void> | null = null;
   private readonly direct: Sql;
 
   constructor(path: string, sync: 'normal' | 'full') {
@@ -71,44 +88,82 @@ class SqliteDb implements Db {
     return s;
   }
 
-  private serial<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.queue.then(fn, fn);
-    this.queue = run.catch(() => undefined);
-    return run;
+  private submit<T>(kind: Job['kind'], run: (q: Sql) => Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.pending.push({ kind, run, resolve: resolve as (v: unknown) => void, reject });
+      this.draining ??= this.drain();
+    });
   }
 
-  private wrap<T>(fn: () => Promise<T>): Promise<T> {
-    return this.serial(async () => {
-      try {
-        return await fn();
-      } catch (e) {
-        throw e instanceof AppError ? e : storageError(e);
+  private async drain(): Promise<void> {
+    await new Promise<void>((r) => setImmediate(r)); // let this turn's requests join the group
+    while (this.pending.length > 0) {
+      const jobs = this.pending;
+      this.pending = [];
+      await this.runGroup(jobs);
+    }
+    this.draining = null;
+  }
+
+  private async runGroup(jobs: readonly Job[]): Promise<void> {
+    const writes = jobs.some((j) => j.kind !== 'read');
+    const outcomes: ({ ok: true; value: unknown } | { ok: false; error: unknown })[] = [];
+    try {
+      if (writes) this.stmt('BEGIN IMMEDIATE').run();
+      for (const job of jobs) {
+        if (job.kind === 'read') {
+          try {
+            outcomes.push({ ok: true, value: await job.run(this.direct) });
+          } catch (e) {
+            outcomes.push({ ok: false, error: e });
+          }
+          continue;
+        }
+        this.stmt('SAVEPOINT mv_job').run();
+        try {
+          const value = await job.run(this.direct);
+          this.stmt('RELEASE mv_job').run();
+          outcomes.push({ ok: true, value });
+        } catch (e) {
+          // SQLite may have ended the whole transaction (disk full, I/O error): then the group fails as one
+          if (!this.db.inTransaction) throw e;
+          this.stmt('ROLLBACK TO mv_job').run();
+          this.stmt('RELEASE mv_job').run();
+          outcomes.push({ ok: false, error: e });
+        }
       }
+      if (writes) this.stmt('COMMIT').run();
+    } catch (e) {
+      if (this.db.inTransaction) {
+        try {
+          this.stmt('ROLLBACK').run();
+        } catch {
+          // the connection reports the original error below
+        }
+      }
+      const error = e instanceof AppError ? e : storageError(e);
+      for (const job of jobs) job.reject(error);
+      return;
+    }
+    jobs.forEach((job, i) => {
+      const o = outcomes[i] as (typeof outcomes)[number];
+      if (o.ok) job.resolve(o.value);
+      else job.reject(o.error instanceof AppError ? o.error : storageError(o.error));
     });
   }
 
   all(sql: string, params?: readonly Param[]): Promise<Row[]> {
-    return this.wrap(() => this.direct.all(sql, params));
+    return this.submit('read', (q) => q.all(sql, params));
   }
   get(sql: string, params?: readonly Param[]): Promise<Row | undefined> {
-    return this.wrap(() => this.direct.get(sql, params));
+    return this.submit('read', (q) => q.get(sql, params));
   }
   run(sql: string, params?: readonly Param[]): Promise<number> {
-    return this.wrap(() => this.direct.run(sql, params));
+    return this.submit('write', (q) => q.run(sql, params));
   }
 
   tx<T>(fn: (q: Sql) => Promise<T>): Promise<T> {
-    return this.serial(async () => {
-      this.stmt('BEGIN IMMEDIATE').run();
-      try {
-        const r = await fn(this.direct);
-        this.stmt('COMMIT').run();
-        return r;
-      } catch (e) {
-        if (this.db.inTransaction) this.stmt('ROLLBACK').run();
-        throw e instanceof AppError ? e : storageError(e);
-      }
-    });
+    return this.submit('tx', fn);
   }
 
   execScript(sql: string): void {
@@ -116,7 +171,7 @@ class SqliteDb implements Db {
   }
 
   async close(): Promise<void> {
-    await this.queue;
+    while (this.draining !== null) await this.draining;
     this.db.close();
   }
 }

@@ -6,6 +6,7 @@ import { createPrivateKey, createPublicKey, diffieHellman, generateKeyPairSync, 
 import { ed25519 } from '@noble/curves/ed25519.js';
 import type { SignatureVerifier } from '../../broker/request-signing.ts';
 import type { X25519Port } from '../../broker/seal.ts';
+import { fromB64url } from '../../crypto/encoding.ts';
 
 const SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
 const cache = new Map<string, KeyObject | null>();
@@ -70,7 +71,10 @@ export const nodeX25519: X25519Port = Object.freeze({
       boxKeys.set(id, pub);
     }
     const { publicKey, privateKey } = generateKeyPairSync('x25519');
-    const ephPub = new Uint8Array(publicKey.export({ format: 'der', type: 'spki' }).subarray(X25519_SPKI_PREFIX.length));
+    // JWK export reads the raw key; a DER export goes through OpenSSL 3's encoder lookup (about 2x the key generation)
+    const x = publicKey.export({ format: 'jwk' }).x;
+    const ephPub = x === undefined ? undefined : fromB64url(x);
+    if (ephPub?.length !== 32) throw new Error('X25519 public key export failed');
     return { ephPub, shared: new Uint8Array(diffieHellman({ privateKey, publicKey: pub })) };
   },
 });
