@@ -61,6 +61,34 @@ export interface PolicyDecision {
 const REFERENCE_FILE = 'model.rego';
 const VAULT_FILE = 'policy.rego';
 
+/**
+ * Compiled policies by file name and source text, most recently used last. A compiled policy is read-only during
+ * evaluation (each query gets a fresh Evaluator), so one compilation serves every evaluation of the same text: the
+ * broker evaluates a model's policy at every key release, the editor re-evaluates an unchanged policy against each
+ * edited input. A policy that fails to compile is not kept (it fails again, the same way).
+ */
+const COMPILED_MAX = 32;
+const compiled = new Map<string, ReturnType<typeof compile>>();
+
+function compileOnce(file: string, source: string): ReturnType<typeof compile> {
+  const key = `${file}\u0000${source}`;
+  const hit = compiled.get(key);
+  if (hit !== undefined) {
+    compiled.delete(key);
+    compiled.set(key, hit);
+    return hit;
+  }
+  const policy = compile([{ file, source }]);
+  compiled.set(key, policy);
+  if (compiled.size > COMPILED_MAX) compiled.delete(compiled.keys().next().value as string);
+  return policy;
+}
+
+/** Forgets every compiled policy (tests compare cached and fresh compilations). */
+export function clearCompiledPolicies(): void {
+  compiled.clear();
+}
+
 export function evaluatePolicy(source: string, input: PolicyInput | undefined, opts: PolicyOptions): PolicyDecision {
   if (typeof source !== 'string') throw new AppError('VALIDATION', 'policy source must be a string');
   return opts.mode === 'reference' ? evaluateReference(source, opts) : evaluateVault(source, input, opts);
@@ -92,7 +120,7 @@ function errorOutcome(e: unknown, prefix: string): PolicyDecision {
 function evaluateReference(source: string, opts: PolicyOptions): PolicyDecision {
   let policy;
   try {
-    policy = compile([{ file: REFERENCE_FILE, source }]);
+    policy = compileOnce(REFERENCE_FILE, source);
   } catch (e) {
     return errorOutcome(e, 'Failed to add policy');
   }
@@ -119,7 +147,7 @@ function evaluateVault(source: string, input: PolicyInput | undefined, opts: Pol
   if (problems.length > 0) throw new AppError('VALIDATION', `policy input is invalid: ${problems.slice(0, 5).join('; ')}`);
   let policy;
   try {
-    policy = compile([{ file: VAULT_FILE, source }]);
+    policy = compileOnce(VAULT_FILE, source);
   } catch (e) {
     return errorOutcome(e, 'Policy is invalid');
   }

@@ -10,7 +10,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { compile } from '../../app/policy/rego/index.ts';
-import { evaluatePolicy, type PolicyInput } from '../../app/policy/index.ts';
+import { clearCompiledPolicies, evaluatePolicy, type PolicyInput } from '../../app/policy/index.ts';
 
 const ROOT = join(import.meta.dirname, '../..');
 const json = process.argv.includes('--json');
@@ -60,12 +60,20 @@ const access = readFileSync(join(ROOT, 'resources/policies/deny-reasons.rego'), 
 const evalTimes: number[] = [];
 let allow = false;
 for (let i = 0; i < 600; i++) {
+  clearCompiledPolicies(); // a cold decision: parse + compile + evaluate
   const t0 = performance.now();
   const d = evaluatePolicy(access, input, { mode: 'vault' });
   evalTimes.push(performance.now() - t0);
   allow = d.allow;
 }
 if (!allow) throw new Error('benchmark policy unexpectedly denied');
+// what the broker pays per key release once a model's policy is compiled (evaluatePolicy keeps compiled policies)
+const warmTimes: number[] = [];
+for (let i = 0; i < 600; i++) {
+  const t0 = performance.now();
+  if (!evaluatePolicy(access, input, { mode: 'vault' }).allow) throw new Error('benchmark policy unexpectedly denied');
+  warmTimes.push(performance.now() - t0);
+}
 
 const result = {
   compile_policy_lines: lineCount,
@@ -74,6 +82,8 @@ const result = {
   eval_median_ms: Number(median(evalTimes.slice(100)).toFixed(3)),
   eval_p95_ms: Number(p95(evalTimes.slice(100)).toFixed(3)),
   eval_includes: 'parse + compile + evaluate of the access policy per decision',
+  eval_cached_median_ms: Number(median(warmTimes.slice(100)).toFixed(3)),
+  eval_cached_includes: 'evaluate only: the compiled policy is reused (as at every key release after the first)',
   targets: { eval_median_ms: 2, compile_median_ms: 10 },
 };
 if (json) process.stdout.write(`${JSON.stringify(result)}\n`);

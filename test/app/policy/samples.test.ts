@@ -3,7 +3,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { evaluatePolicy, type PolicyInput } from '../../../app/policy/index.ts';
+import { clearCompiledPolicies, evaluatePolicy, type PolicyInput } from '../../../app/policy/index.ts';
+import { readdirSync } from 'node:fs';
 
 const DIR = join(import.meta.dirname, '../../../resources/policies');
 const load = (name: string): string => readFileSync(join(DIR, name), 'utf8');
@@ -89,4 +90,30 @@ test('reference-compatible sample uses the injectable clock', () => {
   const late = evaluatePolicy(src, undefined, { mode: 'reference', nowNs: at('2028-06-01T00:00:00Z') });
   assert.equal(late.outcome, 'denied');
   assert.equal(late.message, 'Policy evaluation denied');
+});
+
+test('a compiled policy is reused across evaluations without carrying state: same decisions as a fresh compilation', () => {
+  const variants: PolicyInput[] = [
+    base,
+    { ...base, action: 'export' },
+    { ...base, time: '2026-11-18T17:30:00Z' },
+    { ...base, device: { id: 'd', ip: '8.8.8.8' } },
+    { ...base, time: '2027-02-01T00:00:00Z' },
+    { ...base, subscriber: { id: 'a', roles: ['admin'] }, action: 'export' },
+    { ...base, time: '2028-06-01T00:00:00Z' },
+    base,
+  ];
+  const strip = (d: ReturnType<typeof vault>) => ({ allow: d.allow, outcome: d.outcome, message: d.message, denyReasons: d.denyReasons, trace: d.trace?.length });
+  for (const file of readdirSync(DIR).filter((f) => f.endsWith('.rego'))) {
+    const mode = /^\s*package\s+modelvault\s*$/m.test(load(file)) ? 'vault' : 'reference';
+    const run = (input: PolicyInput) => strip(evaluatePolicy(load(file), mode === 'vault' ? input : undefined, { mode, trace: true, nowNs: () => BigInt(Date.parse(input.time)) * 1_000_000n }));
+    clearCompiledPolicies();
+    const warm = variants.map(run); // compiled once, evaluated for every variant
+    const fresh = variants.map((input) => {
+      clearCompiledPolicies();
+      return run(input);
+    });
+    assert.deepEqual(warm, fresh, file);
+    assert.equal(new Set(warm.map((w) => w.allow)).size, 2, `${file}: the variants reach both decisions`);
+  }
 });
