@@ -14,6 +14,10 @@
  * - `security:rotate`   a task: rewrap, verify, promote, sign the bundle; resumable from the journal; cancel keeps the
  *                       journal so the rotation can be resumed.
  * - `security:exportBundle`, `security:bundle`  save a finished rotation's signed bundle to a path / read its text.
+ * - `security:brokerTarget`  this app's broker and producer enrollment: the recipient key to wrap the new master key
+ *                       for, and the models this app published.
+ * - `security:pushBundle` a task: sends a kept bundle (still signed; the broker verifies it) with the folder's rewrapped
+ *                       headers to the app's broker for one published model, as the producer device (README §10).
  * - `security:audit`, `security:checkpoint`  the audit log with its verification; sign a checkpoint now.
  */
 import * as v from 'valibot';
@@ -211,6 +215,30 @@ export interface AuditView {
   };
 }
 
+/** Where this app's broker session sends rotation bundles (`security:brokerTarget`). */
+export interface BrokerTarget {
+  readonly broker: { readonly mode: 'embedded' | 'remote'; readonly location: string };
+  /** This machine's producer enrollment; null while it has none (enroll in the Publish view first). */
+  readonly producer: {
+    readonly name: string;
+    readonly brokerId: string;
+    /** `<broker id>:<base64 X25519 public key>`, the form `security:rotate` takes in `brokerKeys`. */
+    readonly recipient: string;
+  } | null;
+  /** Models this app published (id, name, the folder or file it published). */
+  readonly models: readonly { readonly modelId: string; readonly name: string; readonly output: string }[];
+}
+
+export interface BundlePushResult {
+  readonly bundleId: string;
+  readonly modelId: string;
+  readonly broker: string;
+  /** The rewrapped headers the broker accepted (path, SHA-256 of the header). */
+  readonly files: readonly { readonly path: string; readonly sha256: string }[];
+  /** Active subscriptions the broker re-personalized under the new key. */
+  readonly resubscribed: number;
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // operations
 
@@ -256,6 +284,17 @@ export const SECURITY_OPERATIONS = {
   'security:bundle': {
     request: v.strictObject({ bundleId: v.pipe(v.string(), v.regex(/^[A-Za-z0-9_-]{8,64}$/, 'not a bundle id')) }),
     response: response<{ readonly fileName: string; readonly text: string }>(),
+  },
+  'security:brokerTarget': { request: v.strictObject({}), response: response<BrokerTarget>() },
+  'security:pushBundle': {
+    request: v.strictObject({
+      taskId: TASK_ID,
+      bundleId: v.pipe(v.string(), v.regex(/^[A-Za-z0-9_-]{8,64}$/, 'not a bundle id')),
+      /** The rotated folder (the rewrapped headers are read from it and must be the bundle's). */
+      folder: PATH,
+      modelId: v.pipe(v.string(), v.minLength(1), v.maxLength(200)),
+    }),
+    response: response<BundlePushResult>(),
   },
   'security:audit': {
     request: v.strictObject({

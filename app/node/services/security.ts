@@ -1,6 +1,7 @@
 /**
  * Handlers of the security operations (app/ipc/ops/security.ts): key inventory, keyset changes, the offline rotation
- * wizard and the audit log viewer. Every act is audited (app/node/services/security/audit.ts), failures included.
+ * wizard (with sending its signed bundle to the app's broker) and the audit log viewer. Every act is audited
+ * (app/node/services/security/audit.ts), failures included.
  * Responses carry kids, fingerprints, paths and states only: never key bytes or passphrases.
  */
 import { AppError } from '../../errors.ts';
@@ -16,6 +17,7 @@ import type { HandlersOf } from '../router.ts';
 import { brokerSessionOf } from './broker-session.ts';
 import type { ServiceDeps } from './index.ts';
 import { SecurityAudit, auditView } from './security/audit.ts';
+import { brokerTarget, pushBundle } from './security/broker-push.ts';
 import { inventory, keyRow } from './security/inventory.ts';
 import { absoluteFolder, dryRun, exportBundle, keepBundle, readBundle, resultOf, rotationOptions, scanFolder, unfinishedRotation } from './security/rotation.ts';
 import { SecurityStores } from './security/stores.ts';
@@ -24,7 +26,8 @@ export function createSecurityHandlers(deps: ServiceDeps): HandlersOf<typeof SEC
   const env: Env = deps.env ?? process.env;
   const home = deps.config.dataDir;
   // One unlocked file keystore per process: the broker session's, shared with the subscriber and producer views.
-  const stores = new SecurityStores(env, deps.probeKeychain, brokerSessionOf(deps));
+  const session = brokerSessionOf(deps);
+  const stores = new SecurityStores(env, deps.probeKeychain, session);
   const audit = new SecurityAudit(env, stores);
   const keysets = keysetsPath(env);
 
@@ -111,6 +114,14 @@ export function createSecurityHandlers(deps: ServiceDeps): HandlersOf<typeof SEC
       }),
 
     'security:bundle': async (req) => readBundle(home, req.bundleId),
+
+    'security:brokerTarget': async () => brokerTarget({ dataDir: home, session }, deps.config.broker.location),
+
+    'security:pushBundle': (req, ctx) =>
+      audit.record('keys.rotate.bundle.push', req.bundleId, async () => {
+        const out = await pushBundle({ dataDir: home, session }, { ...req, folder: absoluteFolder(req.folder) }, ctx);
+        return { value: out, details: { model: out.modelId, files: out.files.length, resubscribed: out.resubscribed, broker: out.broker.slice(0, 200) } };
+      }),
 
     'security:audit': async (req) => {
       const listed = await stores.list().catch(() => []);
