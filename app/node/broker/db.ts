@@ -47,11 +47,11 @@ interface Job {
 
 /**
  * SQLite through one connection with **group commit**: the work queued during one turn of the event loop (and while a
- * group runs) executes in order inside one `BEGIN IMMEDIATE … COMMIT`, each write and transaction function inside
- * its own SAVEPOINT (a throwing function rolls back only its own changes, as a transaction of its own would). Every
- * caller's promise settles only after the group's COMMIT: an acknowledged write is as durable as before, and a
- * failed COMMIT fails every member. Concurrent requests then share one WAL commit instead of paying one each
- * (README §11). Groups of reads only run without a transaction.
+ * group runs) executes in order inside one `BEGIN IMMEDIATE … COMMIT`, each transaction function inside its own
+ * SAVEPOINT (a throwing function rolls back only its own changes, as a transaction of its own would; a failed single
+ * statement is backed out by SQLite itself). Every caller's promise settles only after the group's COMMIT: an
+ * acknowledged write is as durable as before, and a failed COMMIT fails every member. Concurrent requests then share
+ * one WAL commit instead of paying one each (README §11). Groups of reads only run without a transaction.
  */
 class SqliteDb implements Db {
   readonly kind = 'sqlite' as const;
@@ -119,16 +119,23 @@ class SqliteDb implements Db {
           }
           continue;
         }
-        this.stmt('SAVEPOINT mv_job').run();
+        // A single statement needs no savepoint: SQLite backs out a failed statement and keeps the transaction; so
+        // does a lone transaction function (the group is its transaction).
+        const savepoint = job.kind === 'tx' && jobs.length > 1;
+        if (savepoint) this.stmt('SAVEPOINT mv_job').run();
         try {
           const value = await job.run(this.direct);
-          this.stmt('RELEASE mv_job').run();
+          if (savepoint) this.stmt('RELEASE mv_job').run();
           outcomes.push({ ok: true, value });
         } catch (e) {
           // SQLite may have ended the whole transaction (disk full, I/O error): then the group fails as one
           if (!this.db.inTransaction) throw e;
-          this.stmt('ROLLBACK TO mv_job').run();
-          this.stmt('RELEASE mv_job').run();
+          if (savepoint) {
+            this.stmt('ROLLBACK TO mv_job').run();
+            this.stmt('RELEASE mv_job').run();
+          } else if (job.kind === 'tx') {
+            throw e; // the lone transaction function failed: roll the group (only it) back below
+          }
           outcomes.push({ ok: false, error: e });
         }
       }

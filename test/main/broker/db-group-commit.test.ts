@@ -60,6 +60,16 @@ test('members of one group: a throwing transaction is rolled back alone, the oth
   });
 });
 
+test('a transaction function alone in its group is rolled back whole when it throws', async () => {
+  await withDb(async (db, path) => {
+    await assert.rejects(db.tx(async (q) => {
+      await q.run("INSERT INTO nonces (device_id, nonce, seen_at) VALUES ('d', 'x1', 1)");
+      throw new AppError('AUTH_FAILED', 'refused on purpose');
+    }), (e: unknown) => (e as AppError).code === 'AUTH_FAILED');
+    assert.deepEqual(counts(path), []);
+  });
+});
+
 test('a promise settles only after its group is committed (visible to another connection)', async () => {
   await withDb(async (db, path) => {
     const results = await Promise.all(Array.from({ length: 50 }, (_x, i) => db.run(`INSERT INTO nonces (device_id, nonce, seen_at) VALUES ('d', 'n${String(i).padStart(2, '0')}', 1)`).then((n) => ({ n, visible: counts(path).includes(`n${String(i).padStart(2, '0')}`) }))));
