@@ -1,7 +1,7 @@
 /**
  * "My models" — the subscriber view (issue 7 item 3): enrollment with the broker, licences, requesting access,
  * importing a model with a licence's personalized headers, the imported library and the verify report with the
- * licence. Mounting for a local runtime lives in the mounts panel, below the report (see MOUNTS).
+ * licence. Mounting for a local runtime lives in the mounts panel, below the report.
  */
 import { useState } from 'react';
 import type { ImportedModel, SubscriberVerifyView } from '../../app/ipc/ops/subscriber.ts';
@@ -13,9 +13,9 @@ import { LibraryPanel } from '../components/subscriber/library-panel.tsx';
 import { LicenceVerifyReport } from '../components/subscriber/licence-verify-report.tsx';
 import { LicencesPanel } from '../components/subscriber/licences-panel.tsx';
 import '../components/subscriber/subscriber.css';
-import { MountsPanel } from '../components/mounts-panel.tsx';
+import { MountsPanel, type MountVerification } from '../components/mounts-panel.tsx';
 import { useTask } from '../lib/task.ts';
-import { subscriberTasks, useLicences, useRefreshModels, useSubscriberIdentity } from '../queries/subscriber.ts';
+import { subscriberTasks, useImportedModels, useLicences, useRefreshModels, useSubscriberIdentity } from '../queries/subscriber.ts';
 
 export function SubscriberScreen() {
   const identity = useSubscriberIdentity();
@@ -28,6 +28,7 @@ export function SubscriberScreen() {
   const [verifyError, setVerifyError] = useState<string | null>(null);
   const verify = useTask();
   const refresh = useRefreshModels();
+  const models = useImportedModels();
 
   const runVerify = async (m: ImportedModel): Promise<void> => {
     setSelected(m);
@@ -38,6 +39,14 @@ export function SubscriberScreen() {
     if (r.ok) setReport(r.value);
     else setVerifyError(r.error.message);
   };
+
+  // The same rule as the library's "Verified": a passing report and, for a licensed copy, the key released to this device.
+  const mountVerification: MountVerification =
+    selected === null ? 'not-run'
+    : verify.running ? 'running'
+    : report !== null && report.localId === selected.localId ? (report.report.ok && (report.licence === null || report.licence.keyRelease === 'granted') ? 'passed' : 'failed')
+    : verifyError !== null ? 'failed'
+    : 'not-run';
 
   const broker = identity.data?.broker;
   return (
@@ -104,15 +113,12 @@ export function SubscriberScreen() {
             </p>
           )}
           {report === null || selected === null ? null : <LicenceVerifyReport view={report} name={selected.name} />}
-          {/*
-            MOUNTS: the mounts panel (renderer/components/mounts-panel.tsx, built with the mount view) goes here, below
-            the verify report. The model to offer is the selected imported model:
-              <MountsPanel model={selected === null ? null : { path: selected.path, modelId: selected.modelId, verified: selected.lastVerified?.ok === true }} />
-            `path` is the imported copy (a folder, or a .safetensors file for single-file models); `modelId` is set for
-            copies imported under a licence (mount:start with keySource 'broker'), null for copies imported as shipped
-            (keySource 'local'). The panel also lists the active mounts with their connection details.
-          */}
-          <MountsPanel model={selected === null ? null : { path: selected.path, modelId: selected.modelId, verified: selected.lastVerified?.ok === true }} />
+          {/* Mounting is offered for the selected copy once its verify report above passed in this session. */}
+          <MountsPanel
+            model={selected === null ? null : { name: selected.name, path: selected.path, modelId: selected.modelId, verification: mountVerification }}
+            onVerify={selected === null ? undefined : () => void runVerify(selected)}
+            nameOf={(path) => models.data?.find((m) => m.path === path)?.name}
+          />
         </>
       )}
     </div>
