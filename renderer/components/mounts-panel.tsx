@@ -248,7 +248,7 @@ export function MountsPanel({ model: target, onVerify, nameOf }: MountsPanelProp
               ) : (
                 <span className="mounts-target">
                   <strong data-testid="mount-target">{target.name}</strong>
-                  <span className="mono small muted mounts-target-path" title={target.path}>
+                  <span className="mono small muted mounts-target-path" title={target.path} data-testid="mount-target-path">
                     {target.path}
                   </span>
                 </span>

@@ -19,7 +19,7 @@ import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { access, mkdtemp, mkdir, open, readFile, readdir, rm } from 'node:fs/promises';
+import { access, mkdtemp, mkdir, open, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Locator, Page } from '@playwright/test';
@@ -293,7 +293,7 @@ function sha256(b: Uint8Array): string {
   return createHash('sha256').update(b).digest('hex');
 }
 
-test('subscriber flow, continued: verify → mount (FUSE and HTTP) → a tensor read through each mount matches → unmount', async ({ page }) => {
+test('subscriber flow, continued: verify → mount (FUSE and HTTP) → a tensor read through each mount matches → unmount; a tampered copy is not offered', async ({ page }) => {
   test.setTimeout(180_000);
   await page.goto(launchUrl);
   await page.getByRole('link', { name: 'My models' }).click();
@@ -385,4 +385,19 @@ test('subscriber flow, continued: verify → mount (FUSE and HTTP) → a tensor 
   await expect(fetch(url)).rejects.toThrow();
   expect(await readdir(join(work, 'run', 'mnt'))).toEqual([]);
   expect((await readdir(join(work, 'run', 'mounts'))).filter((f) => !f.startsWith('.'))).toEqual([]);
+
+  // --- a copy that no longer passes verification is not offered for mounting: one ciphertext byte flipped on disk
+  // (headers, signature and manifest untouched, so only the full verification, which decrypts every tensor, sees it)
+  const copy = (await panel.getByTestId('mount-target-path').textContent())?.trim() ?? '';
+  const shardPath = join(copy, model.shards[0] ?? '');
+  const shard = new Uint8Array(await readFile(shardPath));
+  const at = PREFIX_BYTES + readHeaderLength(shard, shard.length) + 17;
+  shard[at] = (shard[at] ?? 0) ^ 0x01;
+  await writeFile(shardPath, shard);
+  await page.getByRole('button', { name: `Verify ${model.modelId}` }).click();
+  await expect(page.getByTestId('verify-report').getByTestId('verify-verdict')).toHaveText('Verification failed');
+  await expect(panel.getByRole('alert')).toContainText(`${model.modelId} did not pass verification in this session, so it cannot be mounted.`);
+  await expect(mountButton).toBeDisabled();
+  await shoot(page, 'mount-refused', panel);
+  expect(await axe(page)).toEqual([]);
 });
