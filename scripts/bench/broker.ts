@@ -3,14 +3,18 @@
  * against a broker in a separate process. Prints one JSON line with `--json`:
  *   {"db", "clients", "seconds", "requests", "req_per_s", "p50_ms", "p99_ms", "errors", "releases_per_s"}
  *
- *   npm run bench:broker -- --json [--clients 64] [--seconds 10] [--db sqlite|postgres]
+ *   npm run bench:broker -- --json [--clients 64] [--seconds 10] [--db sqlite|postgres] [--no-floor]
+ *
+ * After the run it measures the machine's floor in the same run: the same client stack and concurrency against a
+ * bare Fastify route that does no work (`floor_*`, `req_per_s_vs_floor`), and one Ed25519 verification
+ * (`ed25519_verify_us`, paid by the broker on every request).
  *
  * `--db postgres` uses MV_PG_URL (a fresh schema, dropped afterwards). Target (issue 6): SQLite at 64 clients
  * ≥ 2000 req/s, p99 ≤ 20 ms, 0 errors.
  */
 import { spawn } from 'node:child_process';
 import { Agent, request as httpRequest } from 'node:http';
-import { createPrivateKey, sign as nodeSign } from 'node:crypto';
+import { createPrivateKey, createPublicKey, sign as nodeSign, verify as nodeVerify } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -47,6 +51,25 @@ if (argv[0] === '--serve-child') {
   process.on('message', () => process.send?.(process.cpuUsage()));
   await new Promise<void>((resolve) => process.once('SIGTERM', () => resolve()));
   await broker.close();
+  process.exit(0);
+}
+
+// ---- child mode: the floor (a bare Fastify server on the same machine) ---------------------------------------------
+
+if (argv[0] === '--floor-child') {
+  const { default: Fastify } = await import('fastify');
+  const app = Fastify({ logger: false });
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
+  // an answer of the size of a key release's, no work at all
+  const answer = { ok: true, value: { status: 'ok', pad: 'x'.repeat(420) } };
+  app.post('/floor', async (_req, reply) => reply.send(answer));
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  const addr = app.server.address();
+  process.stdout.write(JSON.stringify({ url: `http://127.0.0.1:${typeof addr === 'object' && addr !== null ? addr.port : 0}` }) + '\n');
+  process.on('message', () => process.send?.(process.cpuUsage()));
+  await new Promise<void>((resolve) => process.once('SIGTERM', () => resolve()));
+  await app.close();
   process.exit(0);
 }
 
@@ -110,6 +133,77 @@ function quantile(sorted: number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * q))] ?? 0;
 }
 
+async function childUrl(child: ReturnType<typeof spawn>): Promise<string> {
+  const out = child.stdout;
+  if (out === null) throw new Error('no pipe to the child');
+  const line = await new Promise<string>((resolve, reject) => {
+    createInterface({ input: out }).once('line', resolve);
+    child.once('exit', () => reject(new Error('the child exited')));
+  });
+  return (JSON.parse(line) as { url: string }).url;
+}
+
+function childCpu(child: ReturnType<typeof spawn>): Promise<NodeJS.CpuUsage> {
+  return new Promise((resolve) => {
+    child.once('message', (m) => resolve(m as NodeJS.CpuUsage));
+    child.send('cpu');
+  });
+}
+
+/**
+ * The machine's floor for this load: the same client stack and concurrency against a bare Fastify route that does
+ * nothing (no signature, no database, an answer of a key release's size). No broker can beat it on this machine.
+ */
+async function floorRun(http: HttpPort, secs: number): Promise<{ req_per_s: number; p50_ms: number; p99_ms: number; server_cpu_ms_per_req: number }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', new URL(import.meta.url).pathname, '--floor-child'], { stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
+  try {
+    const url = `${await childUrl(child)}/floor`;
+    const body = new Uint8Array(Buffer.from(JSON.stringify({ ticketB64u: 'x'.repeat(43), headerHashes: { a: 'y'.repeat(64), b: 'z'.repeat(64) } })));
+    const headers = { 'content-type': 'application/json', 'x-mv-device': 'd'.repeat(26), 'x-mv-timestamp': String(Date.now()), 'x-mv-nonce': 'n'.repeat(22), 'x-mv-signature': 's'.repeat(86) };
+    const one = async (): Promise<void> => {
+      const r = await http.request({ method: 'POST', url, headers, body });
+      if (r.status !== 200) throw new Error(`floor server answered ${r.status}`);
+    };
+    for (let i = 0; i < 500; i++) await one(); // warm-up
+    const lat: number[] = [];
+    const c0 = await childCpu(child);
+    const stop = performance.now() + secs * 1000;
+    const t0 = performance.now();
+    await Promise.all(Array.from({ length: clients }, async () => {
+      while (performance.now() < stop) {
+        const a = performance.now();
+        await one();
+        lat.push(performance.now() - a);
+      }
+    }));
+    const el = (performance.now() - t0) / 1000;
+    const c1 = await childCpu(child);
+    lat.sort((a, b) => a - b);
+    const r2 = (x: number): number => Math.round(x * 100) / 100;
+    return { req_per_s: r2(lat.length / el), p50_ms: r2(quantile(lat, 0.5)), p99_ms: r2(quantile(lat, 0.99)), server_cpu_ms_per_req: r2((c1.user - c0.user + c1.system - c0.system) / 1000 / Math.max(1, lat.length)) };
+  } finally {
+    child.kill('SIGTERM');
+    await new Promise((r) => child.once('exit', r));
+  }
+}
+
+/** One Ed25519 verification through node:crypto (what the broker pays per request), median microseconds. */
+function verifyMicros(): number {
+  const seed = randomBytes(32);
+  const signer = nodeSigner(seed);
+  const key = createPublicKey({ key: Buffer.concat([Buffer.from('302a300506032b6570032100', 'hex'), signer.signPub]), format: 'der', type: 'spki' });
+  const msg = randomBytes(300);
+  const sig = signer.sign(msg);
+  const t: number[] = [];
+  for (let i = 0; i < 600; i++) {
+    const a = performance.now();
+    if (!nodeVerify(null, msg, key, sig)) throw new Error('verification failed');
+    t.push(performance.now() - a);
+  }
+  t.sort((a, b) => a - b);
+  return Math.round(quantile(t.slice(100), 0.5) * 1000);
+}
+
 const dir = mkdtempSync(join(tmpdir(), 'mv-bench-broker-'));
 let dbSpec = join(dir, 'broker.sqlite');
 let dropSchema: (() => Promise<void>) | undefined;
@@ -136,13 +230,7 @@ const child = spawn(process.execPath, [...(process.env.MV_BENCH_PROF_DIR === und
   env: { ...process.env, MV_BROKER_KEK: toB64url(randomBytes(32)), MV_BROKER_BOOTSTRAP: bootstrap },
 });
 try {
-  const out = child.stdout;
-  if (out === null) throw new Error('no pipe to the broker');
-  const line = await new Promise<string>((resolve, reject) => {
-    createInterface({ input: out }).once('line', resolve);
-    child.once('exit', () => reject(new Error('the broker exited')));
-  });
-  const baseUrl = (JSON.parse(line) as { url: string }).url;
+  const baseUrl = await childUrl(child);
   const http = argv.includes('--fetch') ? fetchHttpPort() : nodeHttpPort();
 
   // Producer and model.
@@ -178,10 +266,7 @@ try {
     return { client: timed, box, headers: first.synced };
   }));
 
-  const serverCpu = (): Promise<NodeJS.CpuUsage> => new Promise((resolve) => {
-    child.once('message', (m) => resolve(m as NodeJS.CpuUsage));
-    child.send('cpu');
-  });
+  const serverCpu = (): Promise<NodeJS.CpuUsage> => childCpu(child);
   say(`running ${seconds} s of key releases from ${clients} clients (${dbKind}) …`);
   const cpu0 = await serverCpu();
   const own0 = process.cpuUsage();
@@ -206,6 +291,8 @@ try {
   const cpu1 = await serverCpu();
   const own1 = process.cpuUsage(own0);
   const cpuMs = (u: { user: number; system: number }): number => (u.user + u.system) / 1000;
+  const floor = argv.includes('--no-floor') ? null : (say(`measuring the machine's floor (bare Fastify, same client, ${clients} clients) …`), await floorRun(http, Math.min(seconds, 5)));
+  const verifyUs = verifyMicros();
   const sorted = [...samples].sort((a, b) => a - b);
   const round = (x: number): number => Math.round(x * 100) / 100;
   const result = {
@@ -215,9 +302,14 @@ try {
     server_cpu_ms_per_req: round(cpuMs({ user: cpu1.user - cpu0.user, system: cpu1.system - cpu0.system }) / Math.max(1, samples.length)),
     client_cpu_ms_per_req: round(cpuMs(own1) / Math.max(1, samples.length)),
     load_avg: round(loadavg()[0] ?? 0),
+    // the machine's floor, same client and concurrency, no broker work (README §13): the ratios say how much of the
+    // gap to the target is the broker's
+    floor_req_per_s: floor?.req_per_s ?? null, floor_p99_ms: floor?.p99_ms ?? null, floor_server_cpu_ms_per_req: floor?.server_cpu_ms_per_req ?? null,
+    req_per_s_vs_floor: floor === null ? null : round(samples.length / elapsed / floor.req_per_s),
+    ed25519_verify_us: verifyUs,
   };
   if (json) process.stdout.write(JSON.stringify(result) + '\n');
-  else say(`${result.req_per_s} req/s, p50 ${result.p50_ms} ms, p99 ${result.p99_ms} ms, ${result.errors} errors, ${result.releases_per_s} releases/s; CPU per request: broker ${result.server_cpu_ms_per_req} ms, client ${result.client_cpu_ms_per_req} ms (load ${result.load_avg})`);
+  else say(`${result.req_per_s} req/s, p50 ${result.p50_ms} ms, p99 ${result.p99_ms} ms, ${result.errors} errors, ${result.releases_per_s} releases/s; CPU per request: broker ${result.server_cpu_ms_per_req} ms, client ${result.client_cpu_ms_per_req} ms (load ${result.load_avg}); floor ${result.floor_req_per_s ?? '-'} req/s, p99 ${result.floor_p99_ms ?? '-'} ms; Ed25519 verify ${verifyUs} µs`);
 } finally {
   child.kill('SIGTERM');
   await new Promise((r) => child.once('exit', r));
