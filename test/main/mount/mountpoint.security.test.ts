@@ -117,7 +117,7 @@ test('a mount point or a folder above it owned by another user is refused', { sk
   await refused(planted, 'VALIDATION', /planted belongs to another user: give --at an empty folder of your own/);
 });
 
-test('private mount points mount: one we create is removed after, an existing one is kept; a sticky parent (as /tmp) is fine', { skip: !FUSE && 'FUSE is not available here' }, async () => {
+test('private mount points mount: one we create is removed after, an existing one is kept (and unmounts by the path given); a sticky parent (as /tmp) is fine', { skip: !FUSE && 'FUSE is not available here' }, async () => {
   const sticky = folder('sticky', 0o1777);
   const created = join(sticky, 'mnt');
   const a = await manager.start(options(created));
@@ -135,7 +135,12 @@ test('private mount points mount: one we create is removed after, an existing on
   const b = await manager.start(options(join(dir, 'kept-link', 'mnt')));
   assert.equal(b.mountpoint, existing, 'the checked, real path is mounted');
   assert.ok(readFileSync('/proc/mounts', 'utf8').includes(existing));
-  await manager.stop(b.id);
+  // `model-vault unmount FOLDER` finds it by the path given, symbolic link and all.
+  let out = '';
+  const io: CliIo = { out: (t) => (out += t), err: () => undefined, json: true, isTty: false, env: { MODEL_VAULT_RUNTIME_DIR: join(dir, 'run') }, cwd: dir };
+  assert.equal(await runCli(['unmount', join('kept-link', 'mnt'), '--json'], io), 0);
+  assert.deepEqual((JSON.parse(out) as { unmounted: unknown }).unmounted, [{ id: b.id, result: 'stopped' }]);
+  assert.deepEqual(manager.list(), []);
   assert.deepEqual(readdirSync(existing), [], 'kept, empty');
   assert.equal(readFileSync('/proc/mounts', 'utf8').includes(existing), false);
 });
