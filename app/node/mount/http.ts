@@ -84,7 +84,7 @@ export async function serveHttp(view: MountView, options: { readonly port?: numb
   }
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    if (!authorized(req)) return fail(res, 401, 'AUTH_FAILED', 'Missing or wrong bearer token: use the token printed when the model was mounted.');
+    if (!authorized(req)) return fail(res, 401, 'AUTH_FAILED', 'Missing or wrong bearer token: send the one in this mount’s token file (Authorization: Bearer $(cat FILE); `model-vault mounts` and the app name the file).');
     if (req.method !== 'GET' && req.method !== 'HEAD') return fail(res, 405, 'VALIDATION', 'This mount is read-only: only GET and HEAD are served.');
     const url = new URL(req.url ?? '/', 'http://127.0.0.1');
     if (url.pathname === '/') {
