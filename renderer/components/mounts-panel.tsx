@@ -9,7 +9,7 @@
  * files and the licence. The mount service checks the signature, policy and side files again and the broker checks
  * the licence again when it releases the key; the gate is about what the person has seen, not a replacement.
  */
-import { useId, useState, type FormEvent } from 'react';
+import { useEffect, useId, useState, type FormEvent } from 'react';
 import type { MountModeName, MountSummary } from '../../app/ipc/ops/mount.ts';
 import { useTask } from '../lib/task.ts';
 import { useMounts, useStartMount, useStopMount } from '../queries/mount.ts';
@@ -121,6 +121,11 @@ function MountRow({ m, name }: { readonly m: MountSummary; readonly name: string
 /** How a runtime connects (variables and an example command; they name files, never hold a secret), with Copy. */
 function ConnectBlock({ env, command, label }: { readonly env: Readonly<Record<string, string>>; readonly command: string; readonly label: string }) {
   const [copied, setCopied] = useState<'idle' | 'copied' | 'failed'>('idle');
+  useEffect(() => {
+    if (copied === 'idle') return undefined;
+    const timer = setTimeout(() => setCopied('idle'), 4000);
+    return () => clearTimeout(timer);
+  }, [copied]);
   const text = `${Object.entries(env)
     .map(([k, v]) => `export ${k}="${v}"`)
     .join('\n')}\n${command}`;
