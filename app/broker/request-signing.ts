@@ -26,6 +26,8 @@ const TIMESTAMP_RE = /^[0-9]{1,16}$/;
 
 export type SignatureVerifier = (signature: Uint8Array, message: Uint8Array, publicKey: Uint8Array) => boolean;
 export const nobleVerifier: SignatureVerifier = ed25519Verify;
+/** A verifier that runs off the caller's thread (the broker's: node:crypto on libuv's thread pool). */
+export type AsyncSignatureVerifier = (signature: Uint8Array, message: Uint8Array, publicKey: Uint8Array) => Promise<boolean>;
 
 /** A device's identity on the broker: derived from its Ed25519 public key. */
 export function deviceIdFor(signPub: Uint8Array): string {
@@ -106,7 +108,15 @@ export function checkTimestamp(timestamp: number, now: number, windowMs: number 
   if (Math.abs(now - timestamp) > windowMs) throw new AppError('REPLAY_DETECTED', 'The request timestamp is outside the accepted window: check the device clock and retry.');
 }
 
+const BAD_REQUEST_SIGNATURE = 'The request signature is invalid: the request was modified or signed by another key.';
+
 export function verifyRequest(auth: ParsedAuth, method: string, path: string, body: Uint8Array, signPub: Uint8Array, verifier: SignatureVerifier = nobleVerifier): void {
   const msg = canonicalRequest({ method, path, body, timestamp: auth.timestamp, nonceB64u: auth.nonceB64u, deviceId: auth.deviceId });
-  if (!verifier(auth.signature, msg, signPub)) throw new AppError('AUTH_FAILED', 'The request signature is invalid: the request was modified or signed by another key.');
+  if (!verifier(auth.signature, msg, signPub)) throw new AppError('AUTH_FAILED', BAD_REQUEST_SIGNATURE);
+}
+
+/** `verifyRequest` with a verifier that answers later (same message, same refusal). */
+export async function verifyRequestAsync(auth: ParsedAuth, method: string, path: string, body: Uint8Array, signPub: Uint8Array, verifier: AsyncSignatureVerifier): Promise<void> {
+  const msg = canonicalRequest({ method, path, body, timestamp: auth.timestamp, nonceB64u: auth.nonceB64u, deviceId: auth.deviceId });
+  if (!(await verifier(auth.signature, msg, signPub))) throw new AppError('AUTH_FAILED', BAD_REQUEST_SIGNATURE);
 }

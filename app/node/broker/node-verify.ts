@@ -4,7 +4,7 @@
  */
 import { createPrivateKey, createPublicKey, diffieHellman, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
 import { ed25519 } from '@noble/curves/ed25519.js';
-import type { SignatureVerifier } from '../../broker/request-signing.ts';
+import type { AsyncSignatureVerifier, SignatureVerifier } from '../../broker/request-signing.ts';
 import type { X25519Port } from '../../broker/seal.ts';
 import { fromB64url } from '../../crypto/encoding.ts';
 
@@ -43,6 +43,29 @@ export const nodeVerifier: SignatureVerifier = (signature, message, publicKey) =
   } catch {
     return false;
   }
+};
+
+/**
+ * `nodeVerifier` on libuv's thread pool: the same key checks and the same OpenSSL verification, but the event loop
+ * serves other requests meanwhile, so a broker uses more than one core for its most expensive step.
+ */
+export const nodeVerifierAsync: AsyncSignatureVerifier = (signature, message, publicKey) => {
+  if (signature.length !== 64 || publicKey.length !== 32) return Promise.resolve(false);
+  let key: KeyObject | null;
+  try {
+    key = keyObject(publicKey);
+  } catch {
+    return Promise.resolve(false);
+  }
+  if (key === null) return Promise.resolve(false);
+  const k = key;
+  return new Promise((resolve) => {
+    try {
+      verify(null, message, k, signature, (err, ok) => resolve(err === null && ok));
+    } catch {
+      resolve(false);
+    }
+  });
 };
 
 const PKCS8_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex');

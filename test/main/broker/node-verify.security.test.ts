@@ -15,7 +15,7 @@ import { ed25519 } from '@noble/curves/ed25519.js';
 import { sha512 } from '@noble/hashes/sha2.js';
 import { randomBytes } from '../../../app/crypto/random.ts';
 import { nobleVerifier } from '../../../app/broker/request-signing.ts';
-import { nodeVerifier } from '../../../app/node/broker/node-verify.ts';
+import { nodeVerifier, nodeVerifierAsync } from '../../../app/node/broker/node-verify.ts';
 
 type Point = InstanceType<typeof ed25519.Point>;
 const P = ed25519.Point;
@@ -129,4 +129,15 @@ test('node:crypto Ed25519 verification never accepts what strict noble rejects, 
 test('the verifier answers the same for a key seen before (the per-key cache keeps refusals)', () => {
   const v = vectors().filter((x) => x.name.startsWith('small-order') || x.name.startsWith('honest'));
   for (const x of [...v, ...v]) assert.equal(nodeVerifier(x.sig, x.msg, x.pub), x.node, x.name);
+});
+
+test('the thread-pool verifier (what the broker serves with) answers exactly as the synchronous one on every edge vector', async () => {
+  for (const v of vectors()) assert.equal(await nodeVerifierAsync(v.sig, v.msg, v.pub), v.node, v.name);
+  // many at once, interleaved valid and invalid, each answer to its own request
+  const vs = vectors();
+  const answers = await Promise.all(Array.from({ length: 200 }, (_x, i) => {
+    const v = vs[i % vs.length] as (typeof vs)[number];
+    return nodeVerifierAsync(v.sig, v.msg, v.pub).then((ok) => ok === v.node);
+  }));
+  assert.ok(answers.every(Boolean));
 });
