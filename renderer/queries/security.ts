@@ -66,6 +66,11 @@ export function useSignCheckpoint() {
 }
 
 /** The rotation itself runs as a task (useTask); this refreshes what it changed. */
+/** The app's broker and producer enrollment (where the wizard sends bundles); refreshed with the producer's state. */
+export function useBrokerTarget() {
+  return useQuery({ queryKey: ['security', 'broker-target'] as const, queryFn: () => unwrap(api.security.brokerTarget({})) });
+}
+
 export function useRotationDone() {
   return useInvalidate();
 }

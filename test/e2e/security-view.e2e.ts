@@ -1,7 +1,8 @@
 /**
  * The security view through the web host, against the real services and the real key stores: the key inventory,
  * creating the new master key, the offline rotation wizard (dry-run diff, rotation with progress, models verify under
- * the new key, the signed bundle exported), resuming an interrupted rotation, and the audit log shown as verified.
+ * the new key, the signed bundle exported), resuming an interrupted rotation, and the audit log shown as verified;
+ * then a published model rotated with its bundle sent to the app's (embedded) broker from the wizard.
  *
  * Setup packages generated models under "old" keys kept in the OS keychain (a real Secret Service under
  * dbus-run-session), or, where there is none, in the encrypted file keystore, which the test unlocks through the UI.
@@ -22,11 +23,16 @@ import { FileKeyStore } from '../../app/node/keys/file-keystore.ts';
 import { KeychainKeyStore } from '../../app/node/keys/keychain-keystore.ts';
 import { rotateFolder } from '../../app/node/keys/rotate-folder.ts';
 import { FIXTURE_MODELS, makeModelFolder } from '../main/rotate/helpers.ts';
+import { headerBytesOf } from '../../app/format/safetensors.ts';
+import { brokerBoxPub, openDevice, readProfile, type DeviceProfile } from '../../app/node/broker/profile.ts';
 import type { Locator, Page } from '@playwright/test';
 import { REPORTS, expect, test } from './fixtures.ts';
 
 const SUFFIX = toHex(randomBytes(3));
-const KID = { oldEnc: `e2e-enc-old-${SUFFIX}`, oldSign: `e2e-sign-${SUFFIX}`, newEnc: `e2e-enc-new-${SUFFIX}`, nextEnc: `e2e-enc-next-${SUFFIX}` };
+const KID = { oldEnc: `e2e-enc-old-${SUFFIX}`, oldSign: `e2e-sign-${SUFFIX}`, newEnc: `e2e-enc-new-${SUFFIX}`, nextEnc: `e2e-enc-next-${SUFFIX}`, pushEnc: `e2e-enc-push-${SUFFIX}`, pushSign: `e2e-sign-push-${SUFFIX}` };
+const PUSH_MODEL = `acme-7b-${SUFFIX}`;
+/** Keys the UI created with generated kids (removed from the key store afterwards). */
+const created: string[] = [];
 const PASSPHRASE = 'e2e keystore passphrase';
 
 let work: string;
@@ -35,6 +41,8 @@ let folderB: string;
 let oldMaster: MasterKey;
 let oldSign: SigningKey;
 let nextMaster: MasterKey;
+let pushMaster: MasterKey;
+let pushSign: SigningKey;
 let store: KeyStore;
 let storeLabel: 'OS keychain' | 'File keystore';
 
@@ -45,6 +53,8 @@ test.beforeAll(async ({ host }) => {
   oldMaster = generateMasterKey('aes256gcm', { kid: KID.oldEnc });
   oldSign = generateSigningKey({ kid: KID.oldSign });
   nextMaster = generateMasterKey('aes256gcm', { kid: KID.nextEnc });
+  pushMaster = generateMasterKey('aes256gcm', { kid: KID.pushEnc });
+  pushSign = generateSigningKey({ kid: KID.pushSign });
   try {
     store = await KeychainKeyStore.open();
     storeLabel = 'OS keychain';
@@ -53,7 +63,7 @@ test.beforeAll(async ({ host }) => {
     storeLabel = 'File keystore';
   }
   const meta = { createdAt: new Date().toISOString(), origin: 'imported' as const, label: 'e2e' };
-  for (const key of [oldMaster, oldSign, nextMaster]) await store.put({ key, meta });
+  for (const key of [oldMaster, oldSign, nextMaster, pushMaster, pushSign]) await store.put({ key, meta });
   // Folder A: three models (two single files, one sharded folder) under the old keys.
   folderA = await makeModelFolder(join(work, 'a'), { oldMaster, oldSign, newMaster: nextMaster, newSign: oldSign });
   // Folder B: the same, with a rotation to the "next" key interrupted after its first file.
@@ -72,7 +82,7 @@ test.beforeAll(async ({ host }) => {
 });
 
 test.afterAll(async () => {
-  for (const kid of [KID.oldEnc, KID.oldSign, KID.newEnc, KID.nextEnc]) await store.delete(kid).catch(() => false);
+  for (const kid of [...Object.values(KID), ...created]) await store.delete(kid).catch(() => false);
   await rm(work, { recursive: true, force: true });
 });
 
@@ -219,6 +229,75 @@ test('rotation flow: inventory, new key, dry run, rotation with progress, bundle
   await expect(audit.locator('tbody tr')).toHaveCount(2);
   await page.getByLabel('Action').selectOption('');
   await shoot(page, 'audit');
+});
+
+test('rotation bundle sent to the app\'s broker: wrapped for it, pushed as signed with progress, accepted and audited', async ({ page, host }) => {
+  // A producer enrollment of the app (through its own RPC, as the Publish view does) and a sharded model published
+  // to the app's embedded broker under its own keys; the key file (if any) is still unlocked from the first test.
+  const rpc = async (channel: string, body: unknown): Promise<{ ok: boolean; value?: unknown; error?: { message: string } }> => {
+    const res = await fetch(new URL(`rpc/${encodeURIComponent(channel)}`, host.base), { method: 'POST', headers: { 'content-type': 'application/json', 'x-model-vault-token': host.token }, body: JSON.stringify(body) });
+    return (await res.json()) as { ok: boolean; value?: unknown; error?: { message: string } };
+  };
+  const enrolled = await rpc('producer:enroll', { name: 'Acme Models', label: 'e2e workstation' });
+  expect(enrolled.ok, enrolled.error?.message).toBe(true);
+  const folderC = join(await makeModelFolder(join(work, 'c'), { oldMaster: pushMaster, oldSign: pushSign, newMaster: nextMaster, newSign: pushSign }), 'sharded');
+  const profile = await readProfile(join(host.dataDir, 'broker', 'producer.json'));
+  expect(profile).toBeDefined();
+  const device = await openDevice(profile as DeviceProfile, { env: { MODEL_VAULT_HOME: host.dataDir, MODEL_VAULT_PASSPHRASE: PASSPHRASE } });
+  const shards = ['model-00001-of-00002.safetensors', 'model-00002-of-00002.safetensors'];
+  const files = await Promise.all(shards.map(async (path) => ({ path, header: headerBytesOf(new Uint8Array(await readFile(join(folderC, path)))) })));
+  try {
+    await device.client.publish({ modelId: PUSH_MODEL, name: 'Acme 7B', mode: 'open', durationDays: 30, deviceLimit: 2, graceDays: 0, files, masterKey: { alg: 'aes256gcm', kid: KID.pushEnc, key: pushMaster.key }, signingSeed: pushSign.seed as Uint8Array, brokerBoxPub: brokerBoxPub(profile as DeviceProfile) });
+  } finally {
+    device.close();
+  }
+
+  await page.goto(host.launchUrl);
+  await page.getByRole('link', { name: 'Keys & audit' }).click();
+  await page.getByRole('tab', { name: 'Rotate keys' }).click();
+  await page.getByLabel('Folder with the encrypted models').fill(folderC);
+  await page.getByRole('button', { name: 'Read folder' }).click();
+  await expect(page.getByTestId('scan-summary')).toContainText(KID.pushEnc);
+  await page.getByRole('button', { name: 'Create new key' }).click();
+  await expect(page.getByLabel(/New master key/)).not.toHaveValue('');
+  created.push(await page.getByLabel(/New master key/).inputValue());
+  await page.getByRole('button', { name: 'Dry run' }).click();
+  await expect(page.getByTestId('dry-run')).toContainText('2 file(s) to rewrap');
+  const wrap = page.getByLabel(/Wrap the new key for this app’s broker/);
+  await expect(wrap).toBeChecked();
+  await page.getByRole('button', { name: 'Rotate 2 file(s)' }).click();
+  await expect(page.getByTestId('rotation-result')).toContainText('Rotation complete.');
+  await expect(page.getByTestId('bundle-export')).toContainText(profile?.brokerId ?? '-');
+
+  // --- send: the model id, progress while it runs, the broker's answer
+  const push = page.getByTestId('bundle-push');
+  await push.getByLabel('Published model').fill(PUSH_MODEL);
+  await page.evaluate(() => {
+    const seen: string[] = [];
+    (window as unknown as { __pushSeen: string[] }).__pushSeen = seen;
+    new MutationObserver(() => {
+      const el = document.querySelector('[data-testid="bundle-push"] [data-testid="task-progress"]');
+      if (el !== null) seen.push(el.textContent ?? '');
+    }).observe(document.body, { childList: true, subtree: true, characterData: true });
+  });
+  await push.getByRole('button', { name: 'Send to broker' }).click();
+  const pushed = page.getByTestId('bundle-pushed');
+  await expect(pushed).toContainText(`for ${PUSH_MODEL}: 2 header(s) imported under the new key`);
+  const seen = await page.evaluate(() => (window as unknown as { __pushSeen: string[] }).__pushSeen);
+  expect(seen.join(' ')).toContain('Sending the bundle to the broker');
+  await shoot(page, 'rotate-send', page.getByTestId('bundle-export'));
+
+  // --- a wrong model id is refused by the broker with a message, and nothing changes there
+  await push.getByLabel('Published model').fill('not-published-here');
+  await push.getByRole('button', { name: 'Send again' }).click();
+  await expect(push.getByTestId('bundle-push-error')).toContainText('No such model of yours');
+
+  // --- the push is in the app's audit log
+  await page.getByRole('tab', { name: 'Audit log' }).click();
+  await page.getByLabel('Action').selectOption('keys.rotate.bundle.push');
+  const audit = page.getByTestId('audit-table');
+  await expect(audit.locator('tbody tr', { hasText: 'ok' })).toHaveCount(1);
+  await expect(audit.locator('tbody tr')).toHaveCount(2);
 });
 
 const AXE_SOURCE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');

@@ -272,8 +272,11 @@ export const SECURITY_OPERATIONS = {
       taskId: TASK_ID,
       resume: v.optional(v.boolean()),
       owner: v.optional(OWNER),
-      /** Brokers the new master key is wrapped for in the bundle, as `<broker id>:<base64 X25519 public key>` (as `keys rotate --broker-key`). */
-      brokerKeys: v.optional(v.pipe(v.array(v.pipe(v.string(), v.regex(/^[^:\s]{1,128}:[A-Za-z0-9+/]{43}=$/, 'a broker key is <id>:<base64 of a 32-byte X25519 public key>'))), v.maxLength(16))),
+      /**
+       * Brokers the new master key is wrapped for in the bundle, as `<broker id>:<base64 X25519 public key>` (as `keys
+       * rotate --broker-key`). Broker ids contain a colon themselves (`broker:<hex>`): the key follows the last one.
+       */
+      brokerKeys: v.optional(v.pipe(v.array(v.pipe(v.string(), v.regex(/^[^\s]{1,128}:[A-Za-z0-9+/]{43}=$/, 'a broker key is <id>:<base64 of a 32-byte X25519 public key>'))), v.maxLength(16))),
     }),
     response: response<RotationResult>(),
   },

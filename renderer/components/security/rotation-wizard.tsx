@@ -3,7 +3,8 @@ import type { FolderScan, RotationPlanView, RotationResult } from '../../../app/
 import { api } from '../../lib/api.ts';
 import { formatBytes, useTask } from '../../lib/task.ts';
 import { TaskProgress } from '../task-progress.tsx';
-import { chooseFolder, chooseSavePath, readBundle, useCreateKey, useExportBundle, useKeyInventory, usePlanRotation, useRotationDone, useScanFolder } from '../../queries/security.ts';
+import { chooseFolder, chooseSavePath, readBundle, useBrokerTarget, useCreateKey, useExportBundle, useKeyInventory, usePlanRotation, useRotationDone, useScanFolder } from '../../queries/security.ts';
+import { BundlePush } from './bundle-push.tsx';
 import { algLabel, dateTime, errorText, fullFingerprint, parentOf, shortFingerprint } from './format.ts';
 
 const STEPS = ['Models', 'New key', 'Dry run', 'Rotate', 'Bundle'] as const;
@@ -294,6 +295,10 @@ export function RotationWizard({ host }: { readonly host: 'electron' | 'web' | u
   const [newMasterKid, setNewMasterKid] = useState('');
   const [newSigningKid, setNewSigningKid] = useState('');
   const [brokerKeys, setBrokerKeys] = useState('');
+  const brokerTarget = useBrokerTarget();
+  const appRecipient = brokerTarget.data?.producer?.recipient;
+  const appBrokerId = brokerTarget.data?.producer?.brokerId;
+  const [wrapForApp, setWrapForApp] = useState(true);
   const [result, setResult] = useState<RotationResult | undefined>(undefined);
   const [runError, setRunError] = useState<{ code: string; message: string } | undefined>(undefined);
 
@@ -338,7 +343,8 @@ export function RotationWizard({ host }: { readonly host: 'electron' | 'web' | u
 
   const run = async (resume: boolean): Promise<void> => {
     setRunError(undefined);
-    const brokers = brokerKeys.split(/[\s,]+/).filter((b) => b !== '');
+    const typed = brokerKeys.split(/[\s,]+/).filter((b) => b !== '');
+    const brokers = wrapForApp && appRecipient !== undefined && !typed.includes(appRecipient) ? [appRecipient, ...typed] : typed;
     const r = await task.run((taskId) => api.security.rotate({ taskId, ...(resume ? { folder: folder.trim() } : keyReq()), ...(resume ? { resume: true } : {}), ...(brokers.length === 0 ? {} : { brokerKeys: brokers }) }));
     rotationDone();
     if (r.ok) setResult(r.value);
@@ -435,9 +441,17 @@ export function RotationWizard({ host }: { readonly host: 'electron' | 'web' | u
         <div className="card sec-card">
           <h3 className="sec-card-title">3 · What will change</h3>
           <PlanTable plan={plan.data} />
+          {result === undefined && appBrokerId !== undefined ? (
+            <div className="sec-check">
+              <input id="sec-wrap-app" type="checkbox" checked={wrapForApp} onChange={(e) => setWrapForApp(e.target.checked)} disabled={task.running} />
+              <label htmlFor="sec-wrap-app">
+                Wrap the new key for this app’s broker (<span className="mono">{appBrokerId}</span>), so the bundle can be sent to it from here
+              </label>
+            </div>
+          ) : null}
           {result === undefined ? (
             <div className="sec-field">
-              <label htmlFor="sec-broker-keys">Broker keys the new master key is wrapped for (optional)</label>
+              <label htmlFor="sec-broker-keys">{appRecipient === undefined ? 'Broker keys the new master key is wrapped for (optional)' : 'Other broker keys the new master key is wrapped for (optional)'}</label>
               <input id="sec-broker-keys" className="mono" placeholder="broker-id:base64 X25519 public key — one or more, separated by spaces" value={brokerKeys} onChange={(e) => setBrokerKeys(e.target.value)} spellCheck={false} disabled={task.running} />
             </div>
           ) : null}
@@ -465,6 +479,7 @@ export function RotationWizard({ host }: { readonly host: 'electron' | 'web' | u
           <ResultView result={result} />
           <h3 className="sec-card-title sec-gap">5 · Rotation bundle</h3>
           <BundleExport result={result} folder={result.folder} host={host} />
+          <BundlePush result={result} />
         </div>
       )}
     </section>

@@ -10,7 +10,9 @@ import assert from 'node:assert/strict';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
+import * as v from 'valibot';
 import { isAppError } from '../../../app/errors.ts';
+import { SECURITY_OPERATIONS } from '../../../app/ipc/ops/security.ts';
 import { headerBytesOf } from '../../../app/format/safetensors.ts';
 import { loadConfig } from '../../../app/node/config.ts';
 import { brokerBoxPub } from '../../../app/node/broker/profile.ts';
@@ -90,9 +92,11 @@ test('send the rotation bundle to the broker: refused locally when it cannot wor
   assert.equal(await codeOf(handlers['security:pushBundle']({ taskId: '0123456789abcdef', bundleId: unwrapped.bundle.bundleId, folder: join(dir, 'copy'), modelId: MODEL_ID }, ctx())), 'VALIDATION');
 
   // The real rotation, wrapped for the app's broker.
-  const rotated = await handlers['security:rotate']({ taskId: '0123456789abcdef', folder, newMasterKid: 'enc-2026', brokerKeys: [target.producer.recipient] }, ctx());
+  // Through the contract's request schema, as the renderer sends it (broker ids contain a colon: `broker:<hex>`).
+  const rotateReq = v.parse(SECURITY_OPERATIONS['security:rotate'].request, { taskId: '0123456789abcdef', folder, newMasterKid: 'enc-2026', brokerKeys: [target.producer.recipient] });
+  const rotated = await handlers['security:rotate'](rotateReq, ctx());
   assert.deepEqual(rotated.bundle.recipients, [target.producer.brokerId]);
-  const push = { taskId: '0123456789abcdef', bundleId: rotated.bundle.bundleId, folder, modelId: MODEL_ID };
+  const push = v.parse(SECURITY_OPERATIONS['security:pushBundle'].request, { taskId: '0123456789abcdef', bundleId: rotated.bundle.bundleId, folder, modelId: MODEL_ID });
 
   // Cancelled while checking the headers: nothing is sent (the broker still serves the old headers).
   assert.equal(await codeOf(handlers['security:pushBundle'](push, ctx('checking'))), 'CANCELLED');
