@@ -2,7 +2,7 @@
  * Ed25519 verification and X25519 through node:crypto (OpenSSL), for the server's hot path: same pure Ed25519 (RFC 8032,
  * no prehash, no context) as the noble verifier, about 10x faster. Public keys are cached as KeyObjects.
  */
-import { createPrivateKey, createPublicKey, diffieHellman, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
+import { createPrivateKey, createPublicKey, diffieHellman, generateKeyPair, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
 import { ed25519 } from '@noble/curves/ed25519.js';
 import type { AsyncSignatureVerifier, SignatureVerifier } from '../../broker/request-signing.ts';
 import type { X25519Port } from '../../broker/seal.ts';
@@ -84,6 +84,51 @@ const X25519_SPKI_PREFIX = Buffer.from('302a300506032b656e032100', 'hex');
 
 const boxKeys = new Map<string, KeyObject>();
 
+interface Ephemeral {
+  readonly privateKey: KeyObject;
+  readonly ephPub: Uint8Array;
+}
+
+function ephemeralOf(publicJwk: { x?: string }, privateKey: KeyObject): Ephemeral {
+  // JWK export reads the raw key; a DER export goes through OpenSSL 3's encoder lookup (about 2x the key generation)
+  const ephPub = publicJwk.x === undefined ? undefined : fromB64url(publicJwk.x);
+  if (ephPub?.length !== 32) throw new Error('X25519 public key export failed');
+  return { privateKey, ephPub };
+}
+
+/**
+ * Fresh ephemeral key pairs made ahead on libuv's thread pool (key generation and export off the event loop). Each
+ * pair is used for exactly one sealing and dropped; when the stock is empty a pair is made on the spot.
+ */
+const STOCK_TARGET = 32;
+const stock: Ephemeral[] = [];
+let refilling = 0;
+
+function refill(): void {
+  while (stock.length + refilling < STOCK_TARGET) {
+    refilling++;
+    // (the JWK public encoding is supported by Node but missing from @types/node's overloads)
+    const jwkPublic = { publicKeyEncoding: { format: 'jwk' } } as unknown as { publicKeyEncoding: { format: 'der'; type: 'spki' } };
+    generateKeyPair('x25519', jwkPublic, (err, publicJwk: unknown, privateKey: KeyObject) => {
+      refilling--;
+      if (err !== null) return; // the next sealing makes its pair on the spot
+      try {
+        stock.push(ephemeralOf(publicJwk as { x?: string }, privateKey));
+      } catch {
+        // a malformed export: never used, the next sealing makes its pair on the spot
+      }
+    });
+  }
+}
+
+function takeEphemeral(): Ephemeral {
+  const e = stock.pop();
+  refill();
+  if (e !== undefined) return e;
+  const { publicKey, privateKey } = generateKeyPairSync('x25519');
+  return ephemeralOf(publicKey.export({ format: 'jwk' }), privateKey);
+}
+
 export const nodeX25519: X25519Port = Object.freeze({
   ephemeralAgree(recipientPub: Uint8Array): { ephPub: Uint8Array; shared: Uint8Array } {
     const id = Buffer.from(recipientPub).toString('base64');
@@ -93,11 +138,7 @@ export const nodeX25519: X25519Port = Object.freeze({
       if (boxKeys.size > 50_000) boxKeys.clear();
       boxKeys.set(id, pub);
     }
-    const { publicKey, privateKey } = generateKeyPairSync('x25519');
-    // JWK export reads the raw key; a DER export goes through OpenSSL 3's encoder lookup (about 2x the key generation)
-    const x = publicKey.export({ format: 'jwk' }).x;
-    const ephPub = x === undefined ? undefined : fromB64url(x);
-    if (ephPub?.length !== 32) throw new Error('X25519 public key export failed');
+    const { privateKey, ephPub } = takeEphemeral();
     return { ephPub, shared: new Uint8Array(diffieHellman({ privateKey, publicKey: pub })) };
   },
 });

@@ -81,6 +81,22 @@ test('the node:crypto Ed25519 verifier agrees with noble on valid and invalid si
   }
 });
 
+test('the node X25519 port uses a fresh ephemeral key for every sealing, also when its stock made ahead runs out', async () => {
+  const box = generateBoxKeyPair();
+  const seen = new Set<string>();
+  for (let round = 0; round < 3; round++) {
+    // 100 sealings in a row drain the stock (32 made ahead) and fall back to pairs made on the spot
+    for (let i = 0; i < 100; i++) {
+      const { ephPub, shared } = nodeX25519.ephemeralAgree(box.publicKey);
+      assert.equal(ephPub.length, 32);
+      assert.equal(shared.length, 32);
+      seen.add(Buffer.from(ephPub).toString('hex'));
+    }
+    await new Promise((r) => setTimeout(r, 50)); // let the thread pool refill
+  }
+  assert.equal(seen.size, 300);
+});
+
 test('sealing: both X25519 backends interoperate; any mismatch is DECRYPT_FAILED', () => {
   const box = generateBoxKeyPair();
   const secret = randomBytes(32);
