@@ -14,7 +14,7 @@ import { publicKeyOf, scopeToString, type TrustStore } from '../../../keys/trust
 import { filePolicyEvaluator } from '../../../policy/file-policy.ts';
 import { inspectFile, type InspectedFile } from '../../format/inspect.ts';
 import { folderLayout } from '../../format/package.ts';
-import { verifyModel } from '../../format/verify.ts';
+import { verifyModel, type VerifyOptions } from '../../format/verify.ts';
 
 export interface VerifyViewOptions {
   /** Signer keys to check the signature against (own keys and the trusted entries of the trust store). */
@@ -25,6 +25,9 @@ export interface VerifyViewOptions {
   /** Master keys to decrypt with; without any, only headers, signatures, digests and the manifest are checked. */
   readonly masterKeys?: OpenOptions['masterKeys'];
   readonly headerOnly?: boolean;
+  /** Cancels between tensors with CANCELLED (the subscriber's verify task); see `verifyModel`. */
+  readonly signal?: AbortSignal;
+  readonly onTensor?: VerifyOptions['onTensor'];
 }
 
 /** The trusted entries of a trust store as verify keys. */
@@ -53,6 +56,8 @@ export async function buildVerifyView(path: string, options: VerifyViewOptions):
     ...(options.masterKeys === undefined ? {} : { masterKeys: options.masterKeys }),
     headerOnly,
     policyEvaluator: filePolicyEvaluator,
+    ...(options.signal === undefined ? {} : { signal: options.signal }),
+    ...(options.onTensor === undefined ? {} : { onTensor: options.onTensor }),
   });
   const st = await stat(path);
   const inspected: InspectedFile[] = [];

@@ -6,8 +6,9 @@
  * 2. online, the broker's ticketed key release runs (challenge → runtime facts → header hashes → policy): it answers
  *    with the per-subscriber master key wrapped to this device and the producer's verify key, or with newer
  *    personalized headers to adopt first;
- * 3. every tensor is then decrypted and authenticated with that key, and the signature is checked against the verify
- *    key the broker vouched for (shown as trusted for the broker's id unless the trust store says otherwise).
+ * 3. every tensor is then decrypted and authenticated with that key (with progress per tensor; a cancel stops it between
+ *    tensors), and the signature is checked against the verify key the broker vouched for (shown as trusted for the
+ *    broker's id unless the trust store says otherwise).
  *
  * Offline or when the release is denied, the report covers headers, signature (trust store signers) and digests of
  * plaintext tensors, and the licence part says why the key was not released. The released key is wiped after use.
@@ -95,10 +96,13 @@ export async function verifyImported(m: ImportedModel, profile: DeviceProfile | 
     if (ctx.signal.aborted) throw new AppError('CANCELLED', 'Verification was cancelled.');
     ctx.progress({ phase: 'verifying', done: 2, total: 3, message: released === undefined ? 'Checking signature and digests' : 'Decrypting and authenticating every tensor' });
     const signers: VerifyKey[] = released === undefined ? storeSigners : [{ publicKey: released.verifyKey }, ...storeSigners];
-    const report = await buildVerifyView(m.path, {
-      ...base, trustedSigners: signers,
-      ...(released === undefined ? { headerOnly: true } : { masterKeys: [{ alg: released.alg, kid: released.kid, key: released.key }] }),
-    });
+    // Decryption honours the cancel between tensors (the released key is wiped below either way).
+    const decrypt = released === undefined ? { headerOnly: true } : {
+      masterKeys: [{ alg: released.alg, kid: released.kid, key: released.key }],
+      signal: ctx.signal,
+      onTensor: (p: { path: string; done: number; total: number }) => ctx.progress({ phase: 'decrypting', done: p.done, total: p.total, message: `Decrypting and authenticating ${p.path}` }),
+    };
+    const report = await buildVerifyView(m.path, { ...base, trustedSigners: signers, ...decrypt });
     ctx.progress({ phase: 'done', done: 3, total: 3 });
     return { localId: m.localId, report: withBrokerTrust(report, released?.verifyKey, profile.brokerId), licence: licenceCheckOf(row, release) };
   } finally {
