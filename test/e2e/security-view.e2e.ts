@@ -286,6 +286,7 @@ test('rotation bundle sent to the app\'s broker: wrapped for it, pushed as signe
   const seen = await page.evaluate(() => (window as unknown as { __pushSeen: string[] }).__pushSeen);
   expect(seen.join(' ')).toContain('Sending the bundle to the broker');
   await shoot(page, 'rotate-send', page.getByTestId('bundle-export'));
+  expect(await axeViolations(page)).toEqual([]);
 
   // --- a wrong model id is refused by the broker with a message, and nothing changes there
   await push.getByLabel('Published model').fill('not-published-here');
