@@ -76,11 +76,15 @@ function poolDecrypt(pool: AeadPool, fd: number, inFlight: InFlight): BulkDecryp
     if (tags.length !== k * TAG_BYTES) throw decryptFailed();
     const perJob = byteLength >= SPLIT_BYTES ? Math.max(1, Math.ceil(k / pool.size)) : k;
     const jobs: Promise<JobOutput>[] = [];
+    // The key is not copied here: postMessage clones it into the worker, which wipes its copy after the job (a copy
+    // made here would stay unwiped until GC); the handle wipes this one on close. A view is sliced, since a clone of
+    // a view carries its whole buffer.
+    const key = dek.byteOffset === 0 && dek.byteLength === dek.buffer.byteLength ? dek : dek.slice();
     for (let first = 0; first < k; first += perJob) {
       const start = first * chunkSize;
       const end = Math.min(byteLength, (first + perJob) * chunkSize);
       const last = Math.min(k, first + perJob);
-      jobs.push(inFlight.track(pool.run({ op: 'open-file', alg: params.alg, key: dek.slice(), baseIv, firstIndex: first, chunkSize, fd, position: offset + start, length: end - start, tags: tags.slice(first * TAG_BYTES, last * TAG_BYTES).buffer })));
+      jobs.push(inFlight.track(pool.run({ op: 'open-file', alg: params.alg, key, baseIv, firstIndex: first, chunkSize, fd, position: offset + start, length: end - start, tags: tags.slice(first * TAG_BYTES, last * TAG_BYTES).buffer })));
     }
     const results = await Promise.allSettled(jobs);
     const parts: Uint8Array[] = [];
