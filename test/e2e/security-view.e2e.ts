@@ -299,6 +299,12 @@ test('rotation bundle sent to the app\'s broker: wrapped for it, pushed as signe
   const audit = page.getByTestId('audit-table');
   await expect(audit.locator('tbody tr', { hasText: 'ok' })).toHaveCount(1);
   await expect(audit.locator('tbody tr')).toHaveCount(2);
+
+  // --- one unlock: without a keychain, the key file unlocked once in the security view (first test) also holds the
+  // producer's device key (the enrollment above) and serves the subscriber view, which does not ask again.
+  await page.getByRole('link', { name: 'My models' }).click();
+  await expect(page.getByLabel('Your name or organisation')).toBeVisible();
+  await expect(page.getByTestId('key-file-unlock')).toHaveCount(0);
 });
 
 const AXE_SOURCE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
