@@ -265,6 +265,7 @@ test('rotation bundle sent to the app\'s broker: wrapped for it, pushed as signe
   await expect(page.getByTestId('dry-run')).toContainText('2 file(s) to rewrap');
   const wrap = page.getByLabel(/Wrap the new key for this app’s broker/);
   await expect(wrap).toBeChecked();
+  await shoot(page, 'rotate-wrap-for-broker', page.getByRole('heading', { name: '3 · What will change' }));
   await page.getByRole('button', { name: 'Rotate 2 file(s)' }).click();
   await expect(page.getByTestId('rotation-result')).toContainText('Rotation complete.');
   await expect(page.getByTestId('bundle-export')).toContainText(profile?.brokerId ?? '-');
