@@ -9,7 +9,7 @@ import { constants, promises as fs } from 'node:fs';
 import { dirname } from 'node:path';
 import { AppError } from '../../errors.ts';
 import type { SigningKey } from '../../keys/key.ts';
-import { withFileLock } from '../keys/atomic-write.ts';
+import { withFileLock } from '../atomic.ts';
 import { auditLogPath, type Env } from '../keys/paths.ts';
 import { type AuditEntry, type AuditEvent, CHECKPOINT_ACTION, makeCheckpoint, makeEntry, parseEntry, serializeEntry } from './entry.ts';
 import { verifyAuditLog, type AuditVerifyOptions, type AuditVerifyReport } from './verify.ts';

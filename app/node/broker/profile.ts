@@ -36,7 +36,7 @@ import { fromB64url } from '../../crypto/encoding.ts';
 import { SIGNING_ALG, type SigningKey } from '../../keys/key.ts';
 import { DEFAULT_SCRYPT, type ScryptParams } from '../../keys/passphrase-envelope.ts';
 import type { KeyStore, KeyStoreKind } from '../../keys/keystore.ts';
-import { writeFileAtomic, readTextIfExists } from '../keys/atomic-write.ts';
+import { writeFileAtomic, readTextIfExists } from '../atomic.ts';
 import { FileKeyStore } from '../keys/file-keystore.ts';
 import { KeychainKeyStore } from '../keys/keychain-keystore.ts';
 import { keystorePath, type Env } from '../keys/paths.ts';

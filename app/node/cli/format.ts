@@ -17,7 +17,7 @@ import { openModel } from '../format/open-model.ts';
 import { folderLayout, packageModel, type PackageProgress } from '../format/package.ts';
 import { rewrapModel } from '../format/rotate.ts';
 import { verifyModel, type VerifyReport } from '../format/verify.ts';
-import { commit, removeQuietly, tempPathFor } from '../format/atomic.ts';
+import { commit, removeQuietly, tempPathFor } from '../atomic.ts';
 import { stringFlag } from './args.ts';
 import { type CliCommand, type CliIo, type ParsedArgs, EXIT } from './types.ts';
 

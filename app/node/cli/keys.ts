@@ -42,7 +42,7 @@ import { AuditLog, readAuditLogText } from '../audit/log.ts';
 import type { AuditDetailValue, AuditResult } from '../audit/entry.ts';
 import { parseEntry } from '../audit/entry.ts';
 import { splitLines, verifyAuditLog } from '../audit/verify.ts';
-import { writeFileAtomic } from '../keys/atomic-write.ts';
+import { writeFileAtomic } from '../atomic.ts';
 import { FileKeyStore } from '../keys/file-keystore.ts';
 import { changeKeysetState, type KeysetVerb, keysetsPath, loadKeysets } from '../keys/keyset-file.ts';
 import { KeychainKeyStore } from '../keys/keychain-keystore.ts';

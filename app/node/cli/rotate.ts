@@ -22,7 +22,7 @@ import type { KeyStore } from '../../keys/keystore.ts';
 import { fromB64std } from '../../crypto/encoding.ts';
 import { DEFAULT_SCRYPT, type ScryptParams } from '../../keys/passphrase-envelope.ts';
 import { encodeShare, splitSecret } from '../../keys/shamir.ts';
-import { writeFileAtomic } from '../keys/atomic-write.ts';
+import { writeFileAtomic } from '../atomic.ts';
 import { keysetFilePort, keysetsPath } from '../keys/keyset-file.ts';
 import { FileKeyStore } from '../keys/file-keystore.ts';
 import { KeychainKeyStore } from '../keys/keychain-keystore.ts';

@@ -22,7 +22,7 @@ import { buildHeader, encDescriptorFor, extraReservedFor, planModel, userMetadat
 import { manifestText, type FolderManifest } from '../../format/manifest.ts';
 import { nodeAead, streamSealer } from './node-aead.ts';
 import { AeadPool, sharedPool } from './aead-pool.ts';
-import { commit, ensureAbsent, fsyncPath, removeQuietly, tempPathFor } from './atomic.ts';
+import { commit, ensureAbsent, fsyncPath, removeQuietly, tempPathFor, TEMP_MARK } from '../atomic.ts';
 import { openFileSource, ioError, readModelHeader } from './file-source.ts';
 
 export const BLOCK_BYTES = 8 * 1024 * 1024;
@@ -301,10 +301,10 @@ async function listFiles(root: string): Promise<string[]> {
     for (const e of entries) {
       const p = join(dir, e.name);
       if (e.isDirectory()) {
-        if (e.name === '.git' || e.name.includes('.mv-tmp-')) continue;
+        if (e.name === '.git' || e.name.includes(TEMP_MARK)) continue;
         await walk(p);
       } else if (e.isFile()) {
-        if (e.name.includes('.mv-tmp-')) continue;
+        if (e.name.includes(TEMP_MARK)) continue;
         out.push(relative(root, p).split(sep).join('/'));
       } else {
         throw new AppError('VALIDATION', 'The model folder contains a link or special file; only regular files are packaged.');

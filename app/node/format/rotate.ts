@@ -13,7 +13,7 @@ import type { PolicyTexts } from '../../format/crypto-metadata.ts';
 import type { MasterKey, SigningKey } from '../../format/keys.ts';
 import { rewrapSource, type RewrapOptions } from '../../format/rewrap.ts';
 import type { SafetensorsHeader } from '../../format/safetensors.ts';
-import { commit, fsyncPath, removeQuietly, tempPathFor } from './atomic.ts';
+import { commit, fsyncPath, removeQuietly, tempPathFor } from '../atomic.ts';
 import { openFileSource } from './file-source.ts';
 import { openModel, type NodeOpenOptions } from './open-model.ts';
 import { folderLayout, packagePlainInput, type PackageOptions, type PlainInput } from './package.ts';

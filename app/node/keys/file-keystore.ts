@@ -16,7 +16,7 @@ import { AppError } from '../../errors.ts';
 import type { CanonicalValue } from '../../keys/canonical-json.ts';
 import { decodeStoredKey, encodeStoredKey, requireKid, storedKeyInfo, type KeyStore, type KeyStoreInfo, type StoredKey, type StoredKeyInfo } from '../../keys/keystore.ts';
 import { checkNewPassphrase, deriveKek, type Envelope, type Kek, newKek, openWithKek, parseEnvelope, type ScryptParams, sealWithKek } from '../../keys/passphrase-envelope.ts';
-import { readTextIfExists, withFileLock, writeFileAtomic } from './atomic-write.ts';
+import { readTextIfExists, withFileLock, writeFileAtomic } from '../atomic.ts';
 
 export const KEYSTORE_FORMAT = 'model-vault/keystore';
 const WHAT = 'the keystore file';

@@ -7,7 +7,7 @@ import { dirname, join } from 'node:path';
 import { AppError } from '../../errors.ts';
 import type { KeyInfo } from '../../keys/key.ts';
 import { addKey, emptyKeyset, type Keyset, type KeysetEntry, type KeysetPurpose, parseKeyset, promoteKey, retireKey } from '../../keys/keyset.ts';
-import { readTextIfExists, withFileLock, writeFileAtomic } from './atomic-write.ts';
+import { readTextIfExists, withFileLock, writeFileAtomic } from '../atomic.ts';
 import { modelVaultHome, type Env } from './paths.ts';
 import { clearDeadLock } from './rotate-folder.ts';
 

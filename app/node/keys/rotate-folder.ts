@@ -35,12 +35,11 @@ import { openModel } from '../format/open-model.ts';
 import { folderLayout } from '../format/package.ts';
 import { rewrapModel } from '../format/rotate.ts';
 import { verifyModel, type VerifyProblem } from '../format/verify.ts';
-import { readTextIfExists, writeFileAtomic } from './atomic-write.ts';
+import { readTextIfExists, TEMP_MARK, writeFileAtomic } from '../atomic.ts';
 
 export const ROTATION_JOURNAL_FORMAT = 'model-vault/rotation-journal';
 /** The journal's file name inside the rotated folder (or beside it, when the folder is itself one sharded model). */
 export const JOURNAL_NAME = '.model-vault-rotation.json';
-const TEMP_MARK = '.mv-tmp-';
 const SAFETENSORS = '.safetensors';
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -488,7 +487,7 @@ export async function clearDeadLock(path: string): Promise<void> {
 /** Removes temp files a killed run left: rewrap temps next to the planned files, journal temps next to the journal. */
 async function removeStaleTemps(root: string, files: readonly JournalFile[], journal: string): Promise<void> {
   const jdir = dirname(journal);
-  const jtemp = `.${basename(journal)}.tmp-`;
+  const jtemp = `.${basename(journal)}${TEMP_MARK}`;
   for (const n of await fs.readdir(jdir).catch(() => [] as string[])) if (n.startsWith(jtemp)) await fs.rm(join(jdir, n), { force: true });
   const dirs = new Set(files.map((f) => dirname(join(root, f.path))));
   for (const d of dirs) {

@@ -2,7 +2,7 @@
 import { promises as fs } from 'node:fs';
 import { dirname } from 'node:path';
 import { emptyTrustStore, parseTrustStore, serializeTrustStore, type TrustStore } from '../../keys/trust.ts';
-import { readTextIfExists, withFileLock, writeFileAtomic } from './atomic-write.ts';
+import { readTextIfExists, withFileLock, writeFileAtomic } from '../atomic.ts';
 
 export async function loadTrustStore(path: string): Promise<TrustStore> {
   const text = await readTextIfExists(path);

@@ -30,7 +30,7 @@ import {
   type DeviceProfile, type DeviceRole, type KeyStoreOptions,
 } from '../broker/profile.ts';
 import { startBroker, type RunningBroker } from '../broker/start.ts';
-import { readTextIfExists, writeFileAtomic } from '../keys/atomic-write.ts';
+import { readTextIfExists, writeFileAtomic } from '../atomic.ts';
 import { FileKeyStore } from '../keys/file-keystore.ts';
 import { keystorePath, type Env } from '../keys/paths.ts';
 import { log } from '../log.ts';

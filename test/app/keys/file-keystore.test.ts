@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
 import { FileKeyStore } from '../../../app/node/keys/file-keystore.ts';
-import { writeFileAtomic } from '../../../app/node/keys/atomic-write.ts';
+import { writeFileAtomic } from '../../../app/node/atomic.ts';
 import { generateMasterKey, generateSigningKey, type MasterKey, type SigningKey } from '../../../app/keys/key.ts';
 import { isAppError } from '../../../app/errors.ts';
 import { assertNoKeyBytes } from './secret-scan.ts';

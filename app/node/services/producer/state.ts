@@ -8,7 +8,7 @@ import { dirname, join } from 'node:path';
 import * as v from 'valibot';
 import { AppError } from '../../../errors.ts';
 import { MASTER_ALGS } from '../../../ipc/ops/producer.ts';
-import { readTextIfExists, withFileLock, writeFileAtomic } from '../../keys/atomic-write.ts';
+import { readTextIfExists, withFileLock, writeFileAtomic } from '../../atomic.ts';
 
 const PublicationSchema = v.strictObject({
   modelId: v.string(),

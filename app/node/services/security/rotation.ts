@@ -14,7 +14,7 @@ import type { FolderScan, KeyChange, PlanFileRow, RotationJournalSummary, Rotati
 import { publicHalf, type MasterKey, type SigningKey } from '../../../keys/key.ts';
 import { serializeRotationBundle, type RotationBundle } from '../../../keys/rotation-bundle.ts';
 import { openFileSource, readModelHeader } from '../../format/file-source.ts';
-import { readTextIfExists, writeFileAtomic } from '../../keys/atomic-write.ts';
+import { readTextIfExists, writeFileAtomic } from '../../atomic.ts';
 import { defaultJournalPath, discoverModels, planRotation, readJournal, type PlanOptions, type RotationJournal, type RotationPlan, type RotationReport } from '../../keys/rotate-folder.ts';
 import type { ListedKey, SecurityStores } from './stores.ts';
 

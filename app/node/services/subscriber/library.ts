@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import * as v from 'valibot';
 import { AppError } from '../../../errors.ts';
 import type { ImportedModel } from '../../../ipc/ops/subscriber.ts';
-import { readTextIfExists, withFileLock, writeFileAtomic } from '../../keys/atomic-write.ts';
+import { readTextIfExists, withFileLock, writeFileAtomic } from '../../atomic.ts';
 
 const EntrySchema = v.strictObject({
   localId: v.pipe(v.string(), v.regex(/^[0-9a-f]{16}$/)),

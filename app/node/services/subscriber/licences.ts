@@ -13,7 +13,7 @@ import { checkLicenceOffline, newerRevocationList, verifyRevocationList, type Re
 import { SubscriptionViewSchema, type SubscriptionView } from '../../../broker/messages.ts';
 import type { LicenceRow, LicenceVerdict, SubscriberLicences } from '../../../ipc/ops/subscriber.ts';
 import { brokerSignPub, type DeviceProfile } from '../../broker/profile.ts';
-import { readTextIfExists, writeFileAtomic } from '../../keys/atomic-write.ts';
+import { readTextIfExists, writeFileAtomic } from '../../atomic.ts';
 import type { BrokerSession } from '../broker-session.ts';
 import { subscriberRoot } from './library.ts';
 
