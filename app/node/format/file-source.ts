@@ -43,6 +43,16 @@ export function ioError(op: string, e: unknown): AppError {
   return new AppError('IO_ERROR', `Cannot ${op} (${code}). Check the path and permissions.`);
 }
 
+/** The header bytes (length prefix included) of a model file: what the broker hashes and personalizes. */
+export async function readHeaderBytesOfFile(path: string): Promise<Uint8Array> {
+  const src = await openFileSource(path);
+  try {
+    return (await readModelHeader(src)).bytes;
+  } finally {
+    await src.close?.();
+  }
+}
+
 /** Reads a safetensors or CryptoTensors header from a source: its bytes (length prefix included) and the parse. */
 export async function readModelHeader(src: ByteSource): Promise<{ readonly bytes: Uint8Array; readonly parsed: ModelHeader }> {
   const n = readHeaderLength(await src.read(0, Math.min(PREFIX_BYTES, src.size)), src.size);

@@ -9,13 +9,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { isAppError } from '../../../app/errors.ts';
 import { loadConfig } from '../../../app/node/config.ts';
 import type { HandlerContext } from '../../../app/node/router.ts';
 import { brokerSessionOf } from '../../../app/node/services/broker-session.ts';
 import type { ServiceDeps } from '../../../app/node/services/index.ts';
 import { createSecurityHandlers } from '../../../app/node/services/security.ts';
 import { createSubscriberHandlers } from '../../../app/node/services/subscriber.ts';
+import { codeOf } from './helpers.ts';
 
 const PASSPHRASE = 'one unlock for the whole app';
 const ctx: HandlerContext = { taskId: '0123456789abcdef', signal: new AbortController().signal, progress: () => undefined };
@@ -25,16 +25,6 @@ function services(home: string): { deps: ServiceDeps; security: ReturnType<typeo
   const env = { MODEL_VAULT_HOME: home, MODEL_VAULT_STORE: 'file', MODEL_VAULT_SCRYPT_LOG_N: '10' };
   const deps: ServiceDeps = { config: loadConfig(env), host: 'web', env, probeKeychain: () => Promise.resolve({ available: false, backend: 'test', reason: 'no keychain in this test' }) };
   return { deps, security: createSecurityHandlers(deps), subscriber: createSubscriberHandlers(deps) };
-}
-
-async function codeOf(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-  } catch (e) {
-    assert.ok(isAppError(e), `expected an AppError, got ${String(e)}`);
-    return e.code;
-  }
-  return 'no error';
 }
 
 test('one unlock: the security view unlocks the key file for the broker session, and the subscriber view for the inventory', { timeout: 90_000 }, async () => {

@@ -11,7 +11,6 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import * as v from 'valibot';
-import { isAppError } from '../../../app/errors.ts';
 import { SECURITY_OPERATIONS } from '../../../app/ipc/ops/security.ts';
 import { headerBytesOf } from '../../../app/format/safetensors.ts';
 import { loadConfig } from '../../../app/node/config.ts';
@@ -23,6 +22,7 @@ import type { ServiceDeps } from '../../../app/node/services/index.ts';
 import { createSecurityHandlers } from '../../../app/node/services/security.ts';
 import { bundleDir } from '../../../app/node/services/security/rotation.ts';
 import { copyFolder, makeKeys, makeModelFolder, removeDir, tempDir, verifyUnder, type RotationKeys } from '../rotate/helpers.ts';
+import { codeOf } from './helpers.ts';
 
 let dir: string;
 let keys: RotationKeys;
@@ -33,16 +33,6 @@ const MODEL_ID = 'push-model';
 function ctx(abortAt?: string): HandlerContext {
   const c = new AbortController();
   return { taskId: '0123456789abcdef', signal: c.signal, progress: (p) => (p.phase === abortAt ? c.abort() : undefined) };
-}
-
-async function codeOf(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-  } catch (e) {
-    assert.ok(isAppError(e), `expected an AppError, got ${String(e)}`);
-    return e.code;
-  }
-  return 'no error';
 }
 
 async function shardHeaders(folder: string): Promise<{ path: string; header: Uint8Array }[]> {

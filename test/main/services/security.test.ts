@@ -10,7 +10,6 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { toB64std, toB64url, toHex } from '../../../app/crypto/encoding.ts';
-import { isAppError } from '../../../app/errors.ts';
 import type { ProgressEvent } from '../../../app/ipc/contract.ts';
 import { parseRotationBundle, verifyRotationBundle } from '../../../app/keys/rotation-bundle.ts';
 import { fingerprintOfPublicKey, type KeyMaterial } from '../../../app/keys/key.ts';
@@ -20,6 +19,7 @@ import type { HandlerContext } from '../../../app/node/router.ts';
 import { createSecurityHandlers } from '../../../app/node/services/security.ts';
 import { verifyModel } from '../../../app/node/format/verify.ts';
 import { FIXTURE_MODELS, makeKeys, makeModelFolder, removeDir, tempDir, type RotationKeys } from '../rotate/helpers.ts';
+import { codeOf } from './helpers.ts';
 
 let dir: string;
 let folder: string;
@@ -37,16 +37,6 @@ async function call<T>(p: Promise<T>): Promise<T> {
   const v = await p;
   answers.push(v);
   return v;
-}
-
-async function codeOf(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-  } catch (e) {
-    assert.ok(isAppError(e), `expected an AppError, got ${String(e)}`);
-    return e.code;
-  }
-  return 'no error';
 }
 
 before(async () => {

@@ -10,7 +10,7 @@ import type { ProducerIdentity, ProducerModels, PublishOutcome, PublishedModel }
 import type { SubscriptionView } from '../../../broker/messages.ts';
 import type { AppConfig } from '../../config.ts';
 import { brokerBoxPub } from '../../broker/profile.ts';
-import { openFileSource, readModelHeader } from '../../format/file-source.ts';
+import { readHeaderBytesOfFile } from '../../format/file-source.ts';
 import type { Env } from '../../keys/paths.ts';
 import type { HandlerContext } from '../../router.ts';
 import type { BrokerSession } from '../broker-session.ts';
@@ -28,15 +28,6 @@ async function packageRecord(dataDir: string, packageId: string): Promise<Packag
   const p = (await readState(dataDir)).packages.find((x) => x.packageId === packageId);
   if (p === undefined) throw new AppError('NOT_FOUND', 'This packaged model is not in the producer record any more. Package it again.');
   return p;
-}
-
-async function headerBytes(path: string): Promise<Uint8Array> {
-  const src = await openFileSource(path);
-  try {
-    return (await readModelHeader(src)).bytes;
-  } finally {
-    await src.close?.();
-  }
 }
 
 export async function producerIdentity(deps: PublishDeps): Promise<ProducerIdentity> {
@@ -65,7 +56,7 @@ export async function publishPackage(
   const files: { path: string; header: Uint8Array }[] = [];
   for (const [i, f] of paths.entries()) {
     if (ctx.signal.aborted) throw new AppError('CANCELLED', 'Publishing was cancelled; nothing was sent.');
-    files.push({ path: f.path, header: await headerBytes(f.full) });
+    files.push({ path: f.path, header: await readHeaderBytesOfFile(f.full) });
     ctx.progress({ phase: 'reading headers', done: i + 1, total, message: `${i + 1} of ${paths.length} headers` });
   }
   const keys = await unlockPackageKeys(deps.dataDir, deps.env, rec.masterKid, rec.signerKid);

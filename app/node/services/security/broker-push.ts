@@ -21,7 +21,7 @@ import { toB64std } from '../../../crypto/encoding.ts';
 import type { BrokerTarget, BundlePushResult } from '../../../ipc/ops/security.ts';
 import { headerSha256, parseRotationBundle } from '../../../keys/rotation-bundle.ts';
 import { brokerBoxPub } from '../../broker/profile.ts';
-import { openFileSource, readModelHeader } from '../../format/file-source.ts';
+import { readHeaderBytesOfFile } from '../../format/file-source.ts';
 import type { HandlerContext } from '../../router.ts';
 import type { BrokerSession } from '../broker-session.ts';
 import { readState } from '../producer/state.ts';
@@ -48,15 +48,6 @@ export async function brokerTarget(deps: BrokerPushDeps, location: string): Prom
     // The latest publication of each model id (packages are recorded oldest first).
     models: [...models].reverse().filter((m) => (seen.has(m.modelId) ? false : (seen.add(m.modelId), true))),
   };
-}
-
-async function headerBytes(path: string): Promise<Uint8Array> {
-  const src = await openFileSource(path);
-  try {
-    return (await readModelHeader(src)).bytes;
-  } finally {
-    await src.close?.();
-  }
 }
 
 function cancelled(): AppError {
@@ -95,7 +86,7 @@ export async function pushBundle(deps: BrokerPushDeps, req: { bundleId: string; 
     const full = join(req.folder, ...m.path.split('/'));
     const st = await fs.stat(full).catch(() => undefined);
     if (st?.isFile() !== true) throw new AppError('NOT_FOUND', `${m.path} is not in ${req.folder}${sep}: send the bundle from the folder that was rotated. Nothing was sent.`);
-    const header = await headerBytes(full);
+    const header = await readHeaderBytesOfFile(full);
     if (headerSha256(header) !== m.newHeaderSha256) {
       throw new AppError('MANIFEST_MISMATCH', `${m.path} is not the file this rotation wrote (it changed since, or the folder is another copy). Rotate the folder again, then send the new bundle. Nothing was sent.`);
     }
