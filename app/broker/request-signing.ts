@@ -26,8 +26,8 @@ const TIMESTAMP_RE = /^[0-9]{1,16}$/;
 
 export type SignatureVerifier = (signature: Uint8Array, message: Uint8Array, publicKey: Uint8Array) => boolean;
 export const nobleVerifier: SignatureVerifier = ed25519Verify;
-/** A verifier that runs off the caller's thread (the broker's: node:crypto on libuv's thread pool). */
-export type AsyncSignatureVerifier = (signature: Uint8Array, message: Uint8Array, publicKey: Uint8Array) => Promise<boolean>;
+/** A verifier that may answer later (the broker's: node:crypto on libuv's thread pool); every SignatureVerifier is one. */
+export type AsyncSignatureVerifier = (signature: Uint8Array, message: Uint8Array, publicKey: Uint8Array) => boolean | Promise<boolean>;
 
 /** A device's identity on the broker: derived from its Ed25519 public key. */
 export function deviceIdFor(signPub: Uint8Array): string {
@@ -115,7 +115,7 @@ export function verifyRequest(auth: ParsedAuth, method: string, path: string, bo
   if (!verifier(auth.signature, msg, signPub)) throw new AppError('AUTH_FAILED', BAD_REQUEST_SIGNATURE);
 }
 
-/** `verifyRequest` with a verifier that answers later (same message, same refusal). */
+/** `verifyRequest` with a verifier that may answer later (same message, same refusal). */
 export async function verifyRequestAsync(auth: ParsedAuth, method: string, path: string, body: Uint8Array, signPub: Uint8Array, verifier: AsyncSignatureVerifier): Promise<void> {
   const msg = canonicalRequest({ method, path, body, timestamp: auth.timestamp, nonceB64u: auth.nonceB64u, deviceId: auth.deviceId });
   if (!(await verifier(auth.signature, msg, signPub))) throw new AppError('AUTH_FAILED', BAD_REQUEST_SIGNATURE);

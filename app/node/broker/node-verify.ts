@@ -4,7 +4,7 @@
  */
 import { createPrivateKey, createPublicKey, diffieHellman, generateKeyPair, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
 import { ed25519 } from '@noble/curves/ed25519.js';
-import type { AsyncSignatureVerifier, SignatureVerifier } from '../../broker/request-signing.ts';
+import type { SignatureVerifier } from '../../broker/request-signing.ts';
 import type { X25519Port } from '../../broker/seal.ts';
 import { fromB64url } from '../../crypto/encoding.ts';
 
@@ -49,7 +49,7 @@ export const nodeVerifier: SignatureVerifier = (signature, message, publicKey) =
  * `nodeVerifier` on libuv's thread pool: the same key checks and the same OpenSSL verification, but the event loop
  * serves other requests meanwhile, so a broker uses more than one core for its most expensive step.
  */
-export const nodeVerifierAsync: AsyncSignatureVerifier = (signature, message, publicKey) => {
+export const nodeVerifierAsync = (signature: Uint8Array, message: Uint8Array, publicKey: Uint8Array): Promise<boolean> => {
   if (signature.length !== 64 || publicKey.length !== 32) return Promise.resolve(false);
   let key: KeyObject | null;
   try {

@@ -25,7 +25,7 @@ import {
 } from '../../broker/messages.ts';
 import { inspectPublishedHeader, personalizeHeader } from '../../broker/personalize.ts';
 import { checkReleasePolicy, enforceRelease, type PolicyInput } from '../../broker/release-policy.ts';
-import { checkTimestamp, deviceIdFor, parseAuthHeaders, verifyRequest, verifyRequestAsync, nobleVerifier, type AsyncSignatureVerifier, type SignatureVerifier } from '../../broker/request-signing.ts';
+import { checkTimestamp, deviceIdFor, parseAuthHeaders, verifyRequestAsync, nobleVerifier, type AsyncSignatureVerifier } from '../../broker/request-signing.ts';
 import { boxPublicKey, nobleX25519, openSealed, seal, SEAL_LABELS, type BoxKeyPair, type X25519Port } from '../../broker/seal.ts';
 import type { Role } from '../../broker/schemas.ts';
 import type { MasterKey } from '../../format/keys.ts';
@@ -47,9 +47,8 @@ export interface BrokerOptions {
   readonly ratePerSecond?: number;
   readonly rateBurst?: number;
   readonly now?: () => number;
-  readonly verifier?: SignatureVerifier;
-  /** Request signatures verified off the event loop (preferred over `verifier` when given). */
-  readonly verifierAsync?: AsyncSignatureVerifier;
+  /** Verifies request signatures; it may answer later (the server's verifies off the event loop). Default noble. */
+  readonly verifier?: AsyncSignatureVerifier;
   readonly x25519?: X25519Port;
   /** Makes a signing function for the broker's Ed25519 seed (checkpoints); default noble, node:crypto on the server. */
   readonly signerFor?: (seed: Uint8Array) => (message: Uint8Array) => Uint8Array;
@@ -101,7 +100,7 @@ export class BrokerService {
   private readonly opts: BrokerOptions;
   private readonly now: () => number;
   private readonly window: number;
-  private readonly verifier: SignatureVerifier;
+  private readonly verifier: AsyncSignatureVerifier;
   private brokerSeed: Uint8Array | undefined;
   private brokerBox: BoxKeyPair | undefined;
   brokerId = '';
@@ -308,8 +307,7 @@ export class BrokerService {
         signPub = b64(str(r, 'sign_pub'), 'sign_pub');
         caller = { deviceId: auth.deviceId, identityId: str(r, 'id'), role: str(r, 'role') as Role, admin: num(r, 'admin') === 1, boxPub: b64(str(r, 'box_pub'), 'box_pub') };
       }
-      if (this.opts.verifierAsync === undefined) verifyRequest(auth, method, path, body, signPub, this.verifier);
-      else await verifyRequestAsync(auth, method, path, body, signPub, this.opts.verifierAsync);
+      await verifyRequestAsync(auth, method, path, body, signPub, this.verifier);
       const inserted = await this.db.run('INSERT INTO nonces (device_id, nonce, seen_at) VALUES (?, ?, ?) ON CONFLICT (device_id, nonce) DO NOTHING', [auth.deviceId, auth.nonceB64u, this.now()]);
       if (inserted !== 1) throw new AppError('REPLAY_DETECTED', 'This request was already received (replayed nonce). Send a new request.');
       await this.takeToken('identityId' in caller ? caller.identityId : caller.deviceId);

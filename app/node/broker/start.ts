@@ -1,7 +1,7 @@
 /** Starts a broker: opens the database (migrations), loads the KEK, initializes keys, listens on 127.0.0.1. */
 import { openDb, isPostgresUrl } from './db.ts';
 import type { Kek } from './kek.ts';
-import { nodeSignerFor, nodeVerifier, nodeVerifierAsync, nodeX25519 } from './node-verify.ts';
+import { nodeSignerFor, nodeVerifierAsync, nodeX25519 } from './node-verify.ts';
 import { createBrokerServer, type BrokerServer } from './server.ts';
 import { BrokerService, type BrokerOptions } from './service.ts';
 
@@ -23,7 +23,7 @@ export interface RunningBroker {
 
 export async function startBroker(o: StartOptions): Promise<RunningBroker> {
   const db = await openDb({ spec: o.dbSpec, ...(o.sqliteSync === undefined ? {} : { sqliteSync: o.sqliteSync }) });
-  const service = new BrokerService({ ...o, db, kek: o.kek, verifier: o.verifier ?? nodeVerifier, ...(o.verifier === undefined ? { verifierAsync: o.verifierAsync ?? nodeVerifierAsync } : {}), x25519: o.x25519 ?? nodeX25519, signerFor: o.signerFor ?? nodeSignerFor });
+  const service = new BrokerService({ ...o, db, kek: o.kek, verifier: o.verifier ?? nodeVerifierAsync, x25519: o.x25519 ?? nodeX25519, signerFor: o.signerFor ?? nodeSignerFor });
   try {
     await service.init();
   } catch (e) {
