@@ -34,12 +34,11 @@ import { boxPublicKey, type BoxKeyPair } from '../../broker/seal.ts';
 import type { InfoResponse } from '../../broker/messages.ts';
 import { fromB64url } from '../../crypto/encoding.ts';
 import { SIGNING_ALG, type SigningKey } from '../../keys/key.ts';
-import { DEFAULT_SCRYPT, type ScryptParams } from '../../keys/passphrase-envelope.ts';
 import type { KeyStore, KeyStoreKind } from '../../keys/keystore.ts';
 import { writeFileAtomic, readTextIfExists } from '../atomic.ts';
 import { FileKeyStore } from '../keys/file-keystore.ts';
 import { KeychainKeyStore } from '../keys/keychain-keystore.ts';
-import { keystorePath, type Env } from '../keys/paths.ts';
+import { keystorePath, scryptParams, type Env } from '../keys/paths.ts';
 import { fetchHttpPort } from './http-port.ts';
 
 export const PROFILE_FORMAT = 'model-vault/broker-device';
@@ -98,14 +97,6 @@ export interface KeyStoreOptions {
 
 function unlockedFile(o: KeyStoreOptions): FileKeyStore | undefined {
   return o.fileStore?.unlocked === true && o.fileStore.path === keystorePath(o.env) ? o.fileStore : undefined;
-}
-
-export function scryptParams(env: Env): ScryptParams {
-  const log = env.MODEL_VAULT_SCRYPT_LOG_N;
-  if (log === undefined || log === '') return DEFAULT_SCRYPT;
-  const n = Number(log);
-  if (!Number.isInteger(n) || n < 10 || n > 20) throw new AppError('VALIDATION', 'MODEL_VAULT_SCRYPT_LOG_N must be an integer from 10 to 20.');
-  return { ...DEFAULT_SCRYPT, N: 2 ** n };
 }
 
 function filePassphrase(o: KeyStoreOptions, why: string): string {

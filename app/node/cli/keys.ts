@@ -36,7 +36,6 @@ import {
 } from '../../keys/key.ts';
 import type { KeyStore, StoredKeyInfo } from '../../keys/keystore.ts';
 import { combineShares, decodeShare, encodeShare, splitSecret } from '../../keys/shamir.ts';
-import { DEFAULT_SCRYPT, type ScryptParams } from '../../keys/passphrase-envelope.ts';
 import { evaluateSigner, findByFingerprintOrKid, parseScope, publicKeyOf, scopeToString, trustSigner, untrustSigner } from '../../keys/trust.ts';
 import { AuditLog, readAuditLogText } from '../audit/log.ts';
 import type { AuditDetailValue, AuditResult } from '../audit/entry.ts';
@@ -46,7 +45,7 @@ import { writeFileAtomic } from '../atomic.ts';
 import { FileKeyStore } from '../keys/file-keystore.ts';
 import { changeKeysetState, type KeysetVerb, keysetsPath, loadKeysets } from '../keys/keyset-file.ts';
 import { KeychainKeyStore } from '../keys/keychain-keystore.ts';
-import { auditLogPath, keystorePath, trustStorePath } from '../keys/paths.ts';
+import { auditLogPath, keystorePath, scryptParams, trustStorePath } from '../keys/paths.ts';
 import { loadTrustStore, updateTrustStore } from '../keys/trust-file.ts';
 import { type CliCommand, type CliIo, EXIT, type ParsedArgs } from './types.ts';
 
@@ -65,14 +64,6 @@ function positionalsWith(args: ParsedArgs, ...boolFlags: string[]): string[] {
   return [...args.positionals, ...extra];
 }
 
-
-function scryptParams(io: CliIo): ScryptParams {
-  const log = io.env.MODEL_VAULT_SCRYPT_LOG_N;
-  if (log === undefined || log === '') return DEFAULT_SCRYPT;
-  const n = Number(log);
-  if (!Number.isInteger(n) || n < 10 || n > 20) throw new AppError('VALIDATION', 'MODEL_VAULT_SCRYPT_LOG_N must be an integer from 10 to 20.');
-  return { ...DEFAULT_SCRYPT, N: 2 ** n };
-}
 
 async function promptHidden(io: CliIo, prompt: string): Promise<string> {
   const muted = new Writable({ write: (_c: unknown, _e: unknown, cb: () => void) => cb() });
@@ -132,7 +123,7 @@ async function openStore(args: ParsedArgs, io: CliIo, need: StoreNeed): Promise<
     return FileKeyStore.open(path, pw === undefined ? {} : { passphrase: pw });
   }
   const pw = await requirePassphrase(args, io, 'keystore', false);
-  if (need === 'write') return FileKeyStore.openOrCreate(path, pw, { params: scryptParams(io) });
+  if (need === 'write') return FileKeyStore.openOrCreate(path, pw, { params: scryptParams(io.env) });
   return FileKeyStore.open(path, { passphrase: pw });
 }
 
@@ -316,7 +307,7 @@ const keysExport: CliCommand = {
         text = exportPlaintext(keys, { iUnderstandThisIsPlaintext: true }) + '\n';
       } else {
         const pw = await requirePassphrase(args, io, 'backup', true);
-        text = await exportBackup(keys, pw, { params: scryptParams(io) });
+        text = await exportBackup(keys, pw, { params: scryptParams(io.env) });
       }
       if (out !== undefined) await writeFileAtomic(out, text, { mode: 0o600 });
       const summary = keys.map((k) => ({ kid: k.kid, kind: k.kind, alg: k.alg, fingerprint: fingerprintOf(k) }));
@@ -446,7 +437,7 @@ const keysPassphrase: CliCommand = {
         if ((await promptHidden(io, 'Repeat the new passphrase: ')) !== next) throw new AppError('VALIDATION', 'The passphrases do not match. Try again.');
       }
       if (next === undefined || next === '') throw usageError(PASSPHRASE_USAGE, 'give the new passphrase with --new-passphrase-file or MODEL_VAULT_NEW_PASSPHRASE');
-      await store.changePassphrase(next, { params: scryptParams(io) });
+      await store.changePassphrase(next, { params: scryptParams(io.env) });
       print(io, { keystore: path }, `the keystore ${path} is now encrypted under the new passphrase`);
       return { object: path };
     }),

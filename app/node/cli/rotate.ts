@@ -20,13 +20,12 @@ import { parseJwkOrSet } from '../../keys/jwk.ts';
 import { describeKey, formatFingerprint, generateMasterKey, publicHalf, type KeyMaterial, type MasterKey, type SigningKey } from '../../keys/key.ts';
 import type { KeyStore } from '../../keys/keystore.ts';
 import { fromB64std } from '../../crypto/encoding.ts';
-import { DEFAULT_SCRYPT, type ScryptParams } from '../../keys/passphrase-envelope.ts';
 import { encodeShare, splitSecret } from '../../keys/shamir.ts';
 import { writeFileAtomic } from '../atomic.ts';
 import { keysetFilePort, keysetsPath } from '../keys/keyset-file.ts';
 import { FileKeyStore } from '../keys/file-keystore.ts';
 import { KeychainKeyStore } from '../keys/keychain-keystore.ts';
-import { keystorePath } from '../keys/paths.ts';
+import { keystorePath, scryptParams } from '../keys/paths.ts';
 import { resolveKey, type KeyUse } from '../keys/sources.ts';
 import { defaultAuditLog } from '../audit/log.ts';
 import { defaultJournalPath, planRotation, readJournal, rotateFolder, JOURNAL_NAME, type BrokerRecipient, type KeysetPort, type RotationPlan, type RotationReport, type TrustedSigner } from '../keys/rotate-folder.ts';
@@ -81,15 +80,6 @@ async function passphraseOf(args: ParsedArgs, io: CliIo): Promise<string | undef
   return env === undefined || env === '' ? undefined : env;
 }
 
-/** MODEL_VAULT_SCRYPT_LOG_N, as the other `keys` verbs read it (a new keystore file's KDF cost). */
-function scryptParams(io: CliIo): ScryptParams {
-  const log = io.env.MODEL_VAULT_SCRYPT_LOG_N;
-  if (log === undefined || log === '') return DEFAULT_SCRYPT;
-  const n = Number(log);
-  if (!Number.isInteger(n) || n < 10 || n > 20) throw new AppError('VALIDATION', 'MODEL_VAULT_SCRYPT_LOG_N must be an integer from 10 to 20.');
-  return { ...DEFAULT_SCRYPT, N: 2 ** n };
-}
-
 /** The key stores to look kids up in (and to store a generated key in). */
 class Stores {
   #file: Promise<FileKeyStore | undefined> | undefined;
@@ -112,7 +102,7 @@ class Stores {
     if (kind !== 'file') throw usageError(USAGE, '--store must be "keychain" or "file"');
     const pw = await passphraseOf(this.args, this.io);
     if (pw === undefined) throw new AppError('KEYSTORE_LOCKED', 'The keystore file needs its passphrase: pass --passphrase-file <file> or set MODEL_VAULT_PASSPHRASE.');
-    return FileKeyStore.openOrCreate(one(this.args, 'keystore') ?? keystorePath(this.io.env), pw, { params: scryptParams(this.io) });
+    return FileKeyStore.openOrCreate(one(this.args, 'keystore') ?? keystorePath(this.io.env), pw, { params: scryptParams(this.io.env) });
   }
 
   /** A JWK file (when the path exists) or a kid from the key sources. */

@@ -6,6 +6,8 @@
  *   MODEL_VAULT_AUDIT_LOG  the audit log (default: <home>/audit.log)
  */
 import { join } from 'node:path';
+import { AppError } from '../../errors.ts';
+import { DEFAULT_SCRYPT, type ScryptParams } from '../../keys/passphrase-envelope.ts';
 import { defaultDataDir } from '../config.ts';
 
 export type Env = Readonly<Record<string, string | undefined>>;
@@ -29,4 +31,13 @@ export function trustStorePath(env: Env): string {
 
 export function auditLogPath(env: Env): string {
   return nonEmpty(env.MODEL_VAULT_AUDIT_LOG) ?? join(modelVaultHome(env), 'audit.log');
+}
+
+/** The KDF cost of a new or re-keyed file keystore: MODEL_VAULT_SCRYPT_LOG_N (10–20; tests make it cheap), else the default. */
+export function scryptParams(env: Env): ScryptParams {
+  const log = env.MODEL_VAULT_SCRYPT_LOG_N;
+  if (log === undefined || log === '') return DEFAULT_SCRYPT;
+  const n = Number(log);
+  if (!Number.isInteger(n) || n < 10 || n > 20) throw new AppError('VALIDATION', 'MODEL_VAULT_SCRYPT_LOG_N must be an integer from 10 to 20.');
+  return { ...DEFAULT_SCRYPT, N: 2 ** n };
 }

@@ -26,13 +26,13 @@ import type { BoxKeyPair } from '../../broker/seal.ts';
 import type { AppConfig } from '../config.ts';
 import { loadKek, newKekText, parseKekText, type Kek } from '../broker/kek.ts';
 import {
-  appProfilePath, cliProfilePath, enrollDevice, forgetDevice, openDevice, readProfile, scryptParams,
+  appProfilePath, cliProfilePath, enrollDevice, forgetDevice, openDevice, readProfile,
   type DeviceProfile, type DeviceRole, type KeyStoreOptions,
 } from '../broker/profile.ts';
 import { startBroker, type RunningBroker } from '../broker/start.ts';
 import { readTextIfExists, writeFileAtomic } from '../atomic.ts';
 import { FileKeyStore } from '../keys/file-keystore.ts';
-import { keystorePath, type Env } from '../keys/paths.ts';
+import { keystorePath, scryptParams, type Env } from '../keys/paths.ts';
 import { log } from '../log.ts';
 
 export interface BrokerSessionOptions {

@@ -9,24 +9,15 @@ import { promises as fs } from 'node:fs';
 import { AppError, isAppError } from '../../../errors.ts';
 import type { KeyMaterial, MasterKey, SigningKey } from '../../../keys/key.ts';
 import type { KeyStore, StoredKeyInfo } from '../../../keys/keystore.ts';
-import { DEFAULT_SCRYPT, type ScryptParams } from '../../../keys/passphrase-envelope.ts';
 import type { KeyStoreState, StoreKind } from '../../../ipc/ops/security.ts';
 import type { KeychainStatus } from '../../../ipc/contract.ts';
 import { FileKeyStore } from '../../keys/file-keystore.ts';
 import { KeychainKeyStore, keychainUnavailable } from '../../keys/keychain-keystore.ts';
-import { keystorePath, type Env } from '../../keys/paths.ts';
+import { keystorePath, scryptParams, type Env } from '../../keys/paths.ts';
 import { environmentKeySources, resolveKey, type EnvironmentKeySource, type KeyUse } from '../../keys/sources.ts';
 
 export interface ListedKey extends StoredKeyInfo {
   readonly store: StoreKind;
-}
-
-function scryptParams(env: Env): ScryptParams {
-  const log = env.MODEL_VAULT_SCRYPT_LOG_N;
-  if (log === undefined || log === '') return DEFAULT_SCRYPT;
-  const n = Number(log);
-  if (!Number.isInteger(n) || n < 10 || n > 20) throw new AppError('VALIDATION', 'MODEL_VAULT_SCRYPT_LOG_N must be an integer from 10 to 20.');
-  return { ...DEFAULT_SCRYPT, N: 2 ** n };
 }
 
 /**
