@@ -95,8 +95,13 @@ export interface KeyStoreOptions {
   readonly fileStore?: FileKeyStore;
 }
 
+/** `store` when it is unlocked and is this environment's file keystore (not one for another path), else undefined. */
+export function unlockedFileStore(store: FileKeyStore | undefined, env: Env): FileKeyStore | undefined {
+  return store?.unlocked === true && store.path === keystorePath(env) ? store : undefined;
+}
+
 function unlockedFile(o: KeyStoreOptions): FileKeyStore | undefined {
-  return o.fileStore?.unlocked === true && o.fileStore.path === keystorePath(o.env) ? o.fileStore : undefined;
+  return unlockedFileStore(o.fileStore, o.env);
 }
 
 function filePassphrase(o: KeyStoreOptions, why: string): string {

@@ -26,7 +26,7 @@ import type { BoxKeyPair } from '../../broker/seal.ts';
 import type { AppConfig } from '../config.ts';
 import { loadKek, newKekText, parseKekText, type Kek } from '../broker/kek.ts';
 import {
-  appProfilePath, cliProfilePath, enrollDevice, forgetDevice, openDevice, readProfile,
+  appProfilePath, cliProfilePath, enrollDevice, forgetDevice, openDevice, readProfile, unlockedFileStore,
   type DeviceProfile, type DeviceRole, type KeyStoreOptions,
 } from '../broker/profile.ts';
 import { startBroker, type RunningBroker } from '../broker/start.ts';
@@ -102,8 +102,7 @@ export class BrokerSession {
    * keychain gives the passphrase once, in either view. Stays inside app/node: it holds the derived key.
    */
   unlockedFileKeystore(): FileKeyStore | undefined {
-    const f = this.#fileStore;
-    return f?.unlocked === true && f.path === keystorePath(this.#o.env) ? f : undefined;
+    return unlockedFileStore(this.#fileStore, this.#o.env);
   }
 
   /**
@@ -115,7 +114,7 @@ export class BrokerSession {
     const kind = found?.profile.keyStore ?? (this.#o.env.MODEL_VAULT_STORE !== 'file' && (await keychainAvailable()) ? 'keychain' : 'file');
     if (kind === 'keychain') return { kind, locked: false };
     const o = this.#storeOptions();
-    const unlocked = (o.fileStore?.unlocked === true && o.fileStore.path === keystorePath(this.#o.env)) || (o.passphrase ?? this.#o.env.MODEL_VAULT_PASSPHRASE ?? '') !== '';
+    const unlocked = unlockedFileStore(o.fileStore, this.#o.env) !== undefined || (o.passphrase ?? this.#o.env.MODEL_VAULT_PASSPHRASE ?? '') !== '';
     return { kind, locked: !unlocked };
   }
 
