@@ -25,7 +25,7 @@ async function withDb(fn: (db: Awaited<ReturnType<typeof openDb>>, path: string)
   }
 }
 
-const counts = (path: string): string[] => {
+const committedNonces = (path: string): string[] => {
   const other = new Database(path, { readonly: true });
   try {
     return (other.prepare('SELECT nonce FROM nonces ORDER BY nonce').all() as { nonce: string }[]).map((r) => r.nonce);
@@ -56,7 +56,7 @@ test('members of one group: a throwing transaction is rolled back alone, the oth
     // a read queued after the writes sees them (same group, in order)
     assert.deepEqual(rseen.status === 'fulfilled' && rseen.value.map((r) => r.nonce), ['a', 'c']);
     // and once the promises settled, another connection sees exactly the committed members
-    assert.deepEqual(counts(path), ['a', 'c']);
+    assert.deepEqual(committedNonces(path), ['a', 'c']);
   });
 });
 
@@ -66,15 +66,15 @@ test('a transaction function alone in its group is rolled back whole when it thr
       await q.run("INSERT INTO nonces (device_id, nonce, seen_at) VALUES ('d', 'x1', 1)");
       throw new AppError('AUTH_FAILED', 'refused on purpose');
     }), (e: unknown) => (e as AppError).code === 'AUTH_FAILED');
-    assert.deepEqual(counts(path), []);
+    assert.deepEqual(committedNonces(path), []);
   });
 });
 
 test('a promise settles only after its group is committed (visible to another connection)', async () => {
   await withDb(async (db, path) => {
-    const results = await Promise.all(Array.from({ length: 50 }, (_x, i) => db.run(`INSERT INTO nonces (device_id, nonce, seen_at) VALUES ('d', 'n${String(i).padStart(2, '0')}', 1)`).then((n) => ({ n, visible: counts(path).includes(`n${String(i).padStart(2, '0')}`) }))));
+    const results = await Promise.all(Array.from({ length: 50 }, (_x, i) => db.run(`INSERT INTO nonces (device_id, nonce, seen_at) VALUES ('d', 'n${String(i).padStart(2, '0')}', 1)`).then((n) => ({ n, visible: committedNonces(path).includes(`n${String(i).padStart(2, '0')}`) }))));
     assert.ok(results.every((r) => r.n === 1 && r.visible));
-    assert.equal(counts(path).length, 50);
+    assert.equal(committedNonces(path).length, 50);
   });
 });
 
@@ -91,9 +91,9 @@ test('a COMMIT that fails rejects every member of the group, none of its writes 
     assert.equal(rg.status, 'rejected');
     assert.equal(rbad.status, 'rejected');
     assert.equal(rg.status === 'rejected' && (rg.reason as AppError).code, 'IO_ERROR');
-    assert.deepEqual(counts(path), []);
+    assert.deepEqual(committedNonces(path), []);
     // the connection is usable afterwards
     assert.equal(await db.run("INSERT INTO nonces (device_id, nonce, seen_at) VALUES ('d', 'after', 1)"), 1);
-    assert.deepEqual(counts(path), ['after']);
+    assert.deepEqual(committedNonces(path), ['after']);
   });
 });
